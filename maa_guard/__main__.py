@@ -1,0 +1,3 @@
+from maa_guard.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,263 @@
+"""MAA4xx: the apps excluded from MAA, whatever told us they are excluded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+from maa_guard.checks import check, failed, passed, skipped
+from maa_guard.checks.resources import app_resource, exclusion_resource
+from maa_guard.codec import format_datetime
+from maa_guard.context import Context
+from maa_guard.exclusions import ExcludedApp
+from maa_guard.model import Outcome, Resource
+from maa_guard.snapshot import (
+    ConditionalAccessPolicy,
+    KeyCredential,
+    PasswordCredential,
+    ServicePrincipal,
+)
+
+ALL_IN_TENANT = "ServicePrincipalsInMyTenant"
+NOT_FOUND = "the app has no service principal in the tenant (see MAA407)"
+
+
+def _excluded(ctx: Context) -> Iterator[tuple[Resource, ServicePrincipal | None, list[ExcludedApp]]]:
+    for app_id, items in ctx.exclusions_by_app.items():
+        name = ctx.app_name(app_id, items[0].display_name)
+        yield app_resource(items[0].app_id, name), ctx.service_principal(app_id), items
+
+
+def _policies(items: list[ExcludedApp]) -> list[dict[str, str]]:
+    return [{"id": i.policy_id, "displayName": i.policy_name, "policyType": i.policy_type}
+            for i in items]
+
+
+def _credentials(sp: ServicePrincipal) -> Iterator[tuple[str, PasswordCredential | KeyCredential]]:
+    app = sp.application
+    for credential in sp.password_credentials:
+        yield "servicePrincipal", credential
+    for credential in sp.key_credentials:
+        yield "servicePrincipal", credential
+    if app is not None:
+        for credential in app.password_credentials:
+            yield "application", credential
+        for credential in app.key_credentials:
+            yield "application", credential
+
+
+def _describe(holder: str, credential: PasswordCredential | KeyCredential) -> dict[str, Any]:
+    kind = "clientSecret" if isinstance(credential, PasswordCredential) else credential.type
+    end = credential.end_date_time
+    return {"object": holder, "kind": kind, "keyId": credential.key_id,
+            "displayName": credential.display_name,
+            "endDateTime": format_datetime(end) if end else None}
+
+
+@check("MAA401")
+def excluded_app_client_secret(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
+    for resource, sp, items in _excluded(ctx):
+        if sp is None:
+            yield skipped(resource, NOT_FOUND)
+            continue
+        secrets = [_describe(holder, c) for holder, c in _credentials(sp)
+                   if isinstance(c, PasswordCredential)]
+        if secrets:
+            yield failed(resource, f"the excluded app holds {len(secrets)} client secret(s)",
+                         secrets=secrets, policies=_policies(items))
+        else:
+            yield passed(resource, "no client secrets; certificates or federated credentials only",
+                         secrets=[], policies=_policies(items))
+
+
+@check("MAA402")
+def excluded_app_without_workload_ca(ctx: Context,
+                                     params: Mapping[str, Any]) -> Iterator[Outcome]:
+    for resource, sp, items in _excluded(ctx):
+        if sp is None:
+            yield skipped(resource, NOT_FOUND)
+            continue
+        covering = [p for p in ctx.snapshot.conditional_access_policies if _covers(p, sp.id)]
+        reason = _not_coverable_reason(ctx, sp)
+        evidence = {"coverage": "not-coverable" if reason else
+                    "covered" if covering else "not-covered",
+                    "policies": [{"id": p.id, "displayName": p.display_name} for p in covering]}
+        if reason:
+            yield failed(resource, f"Conditional Access cannot cover this app: {reason}",
+                         reason=reason, **evidence)
+        elif covering:
+            yield passed(resource, "an enabled workload-identity Conditional Access policy "
+                         "blocks it outside its conditions", **evidence)
+        else:
+            yield failed(resource, "no enabled Conditional Access policy with a block grant and a "
+                         "location or risk condition covers this service principal", **evidence)
+
+
+def _covers(policy: ConditionalAccessPolicy, sp_id: str) -> bool:
+    clients = policy.conditions.client_applications
+    if policy.state != "enabled" or clients is None or policy.grant_controls is None:
+        return False
+    included = sp_id in clients.include_service_principals or (
+        ALL_IN_TENANT in clients.include_service_principals)
+    locations = policy.conditions.locations
+    conditioned = bool(policy.conditions.service_principal_risk_levels) or bool(
+        locations and locations.include_locations)
+    return (included and sp_id not in clients.exclude_service_principals and conditioned
+            and "block" in policy.grant_controls.built_in_controls)
+
+
+def _not_coverable_reason(ctx: Context, sp: ServicePrincipal) -> str:
+    if sp.service_principal_type == "ManagedIdentity":
+        return "managed identities are out of scope for Conditional Access"
+    owner = sp.app_owner_organization_id
+    if owner and owner.lower() != ctx.snapshot.tenant.id.lower():
+        return f"multi-tenant app registered in tenant {owner}"
+    if ctx.snapshot.tenant.workload_identities_premium is False:
+        return "the tenant has no Workload Identities Premium licence"
+    return ""
+
+
+@check("MAA403")
+def excluded_app_credential_lifetime(ctx: Context,
+                                     params: Mapping[str, Any]) -> Iterator[Outcome]:
+    limit = timedelta(days=params["max_credential_days"])
+    for resource, sp, _items in _excluded(ctx):
+        if sp is None:
+            yield skipped(resource, NOT_FOUND)
+            continue
+        expired, too_long = [], []
+        for holder, credential in _credentials(sp):
+            start, end = credential.start_date_time, credential.end_date_time
+            if end is not None and end < ctx.now:
+                expired.append(_describe(holder, credential))
+            elif end is not None and start is not None and end - start > limit:
+                too_long.append({**_describe(holder, credential), "days": (end - start).days})
+        problems = [f"{len(expired)} expired"] * bool(expired)
+        problems += [f"{len(too_long)} valid longer than {limit.days} days"] * bool(too_long)
+        evidence = {"expired": expired, "too_long": too_long,
+                    "max_credential_days": limit.days}
+        if problems:
+            yield failed(resource, f"credentials: {', '.join(problems)}", **evidence)
+        else:
+            yield passed(resource, "no expired or long-lived credentials", **evidence)
+
+
+@check("MAA404")
+def excluded_app_privileged_permissions(ctx: Context,
+                                        params: Mapping[str, Any]) -> Iterator[Outcome]:
+    privileged = {name.lower(): name for name in params["privileged_permissions"]}
+    for resource, sp, items in _excluded(ctx):
+        if sp is None:
+            yield skipped(resource, NOT_FOUND)
+            continue
+        held = sorted(p for p in sp.app_permissions if p.lower() in privileged)
+        if held:
+            yield failed(resource, f"the excluded app holds privileged Graph permissions: "
+                         f"{', '.join(held)}", privileged_permissions=held,
+                         policies=_policies(items))
+        else:
+            yield passed(resource, "no permissions that can undo MAA", privileged_permissions=[],
+                         policies=_policies(items))
+
+
+@check("MAA405")
+def excluded_app_user_owners(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
+    for resource, sp, _items in _excluded(ctx):
+        if sp is None:
+            yield skipped(resource, NOT_FOUND)
+            continue
+        owners = [*sp.owners, *(sp.application.owners if sp.application else ())]
+        users = sorted({o.display_name or o.id for o in owners if o.type == "user"})
+        if users:
+            yield failed(resource, f"{len(users)} user(s) own the app and can add credentials to it",
+                         user_owners=users)
+        else:
+            yield passed(resource, "no user owns the app or its service principal", user_owners=[])
+
+
+@check("MAA406")
+def excluded_app_third_party(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
+    tenant = ctx.snapshot.tenant.id.lower()
+    for resource, sp, _items in _excluded(ctx):
+        if sp is None:
+            yield skipped(resource, NOT_FOUND)
+            continue
+        owner = sp.app_owner_organization_id
+        evidence = {"appOwnerOrganizationId": owner, "tenantId": ctx.snapshot.tenant.id}
+        if owner and owner.lower() != tenant:
+            yield failed(resource, f"the app is registered in another tenant ({owner})", **evidence)
+        else:
+            yield passed(resource, "the app is registered in this tenant", **evidence)
+
+
+@check("MAA407")
+def stale_exclusion(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
+    stale_after = timedelta(days=params["stale_days"])
+    last_seen = {a.app_id.lower(): a.last_app_only_client_sign_in_date_time
+                 for a in ctx.snapshot.sign_in_activity}
+    for resource, sp, items in _excluded(ctx):
+        policies = _policies(items)
+        if sp is None:
+            yield failed(resource, "the excluded app no longer exists in the tenant",
+                         policies=policies)
+            continue
+        if not sp.account_enabled:
+            yield failed(resource, "the excluded app's service principal is disabled",
+                         policies=policies)
+            continue
+        last = last_seen.get(sp.app_id.lower())
+        shown = format_datetime(last) if last else None
+        if last is None or ctx.now - last > stale_after:
+            when = f"since {shown}" if shown else "on record"
+            yield failed(resource, f"no app-only sign-in {when}; stale after "
+                         f"{stale_after.days} days", last_app_only_sign_in=shown,
+                         policies=policies)
+        else:
+            yield passed(resource, "the excluded app is enabled and in use",
+                         last_app_only_sign_in=shown, policies=policies)
+
+
+@check("MAA408")
+def undeclared_exclusion(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
+    if not ctx.declared:
+        yield skipped(Resource("tenant", ctx.snapshot.tenant.id, ctx.snapshot.tenant.display_name),
+                      "no [[exclusions]] are declared in the configuration")
+        return
+    today = ctx.now.date()
+    for item in ctx.excluded_apps:
+        resource = exclusion_resource(item)
+        declared = item.declared
+        evidence = {"sources": sorted(s.value for s in item.sources),
+                    "policy": {"id": item.policy_id, "displayName": item.policy_name}}
+        if declared is None:
+            yield failed(resource, "excluded in the tenant but not declared in the configuration",
+                         **evidence)
+        elif not item.policy_exists:
+            yield failed(resource, f"declared for policy {declared.policy!r}, which does not "
+                         "exist", **evidence)
+        elif not item.in_tenant:
+            yield failed(resource, "declared in the configuration but not excluded in the tenant",
+                         **evidence)
+        elif declared.review_by is not None and declared.review_by < today:
+            yield failed(resource, f"the declared exclusion was due for review on "
+                         f"{declared.review_by.isoformat()}", owner=declared.owner, **evidence)
+        else:
+            yield passed(resource, "declared and present", owner=declared.owner, **evidence)
+
+
+@check("MAA409")
+def exclusion_on_high_impact_workload(ctx: Context,
+                                      params: Mapping[str, Any]) -> Iterator[Outcome]:
+    high_impact = set(params["high_impact_policy_types"])
+    for item in ctx.excluded_apps:
+        if not item.policy_exists:
+            continue
+        resource = exclusion_resource(item)
+        if item.policy_type in high_impact:
+            yield failed(resource, f"exclusion on a {item.policy_type} policy: review it",
+                         policyType=item.policy_type)
+        else:
+            yield passed(resource, f"exclusion on a {item.policy_type} policy",
+                         policyType=item.policy_type)
+

@@ -1,0 +1,120 @@
+"""MAA3xx: what the approval requests show about how approval is used."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+from maa_guard.checks import check, failed, passed
+from maa_guard.checks.resources import request_resource
+from maa_guard.codec import format_datetime
+from maa_guard.context import Context
+from maa_guard.model import Outcome
+from maa_guard.snapshot import ApprovalRequest, Identity
+
+
+
+def _identity(identity: Identity | None) -> dict[str, str] | None:
+    return None if identity is None else {"id": identity.id, "displayName": identity.display_name}
+
+
+def _decided(ctx: Context) -> Iterator[tuple[ApprovalRequest, Identity]]:
+    for request in ctx.snapshot.approval_requests:
+        approver = request.approver.principal if request.approver else None
+        if approver is not None and approver.id:
+            yield request, approver
+
+
+@check("MAA301")
+def self_approved_request(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
+    for request, approver in _decided(ctx):
+        requestor = request.requestor.principal
+        evidence = {"requestor": _identity(requestor), "approver": _identity(approver),
+                    "status": request.status}
+        if requestor is not None and requestor.id.lower() == approver.id.lower():
+            yield failed(request_resource(request), "the requestor approved their own request",
+                         **evidence)
+        else:
+            yield passed(request_resource(request), "approved by someone other than the requestor",
+                         **evidence)
+
+
+@check("MAA302")
+def request_approved_by_application(ctx: Context,
+                                    params: Mapping[str, Any]) -> Iterator[Outcome]:
+    for request, approver in _decided(ctx):
+        application = request.approver.application if request.approver else None
+        evidence = {"approver": _identity(approver), "status": request.status}
+        if application is not None:
+            yield failed(request_resource(request), "an application is recorded as the approver",
+                         **evidence)
+        else:
+            yield passed(request_resource(request), "the approver is a person", **evidence)
+
+
+@check("MAA303")
+def weak_justification(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
+    minimum = params["min_justification_chars"]
+    for request in ctx.snapshot.approval_requests:
+        if request.status not in ("approved", "completed"):
+            continue
+        text = request.request_justification.strip()
+        evidence = {"justification": request.request_justification, "length": len(text),
+                    "min_justification_chars": minimum}
+        if len(text) < minimum:
+            problem = "empty" if not text else f"{len(text)} characters long"
+            yield failed(request_resource(request),
+                         f"the request was {request.status} with a justification that is {problem}",
+                         **evidence)
+        else:
+            yield passed(request_resource(request), "the request carries a justification",
+                         **evidence)
+
+
+@check("MAA304")
+def pending_request_expiring(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
+    window = timedelta(hours=params["expiry_warning_hours"])
+    for request in ctx.snapshot.approval_requests:
+        if request.status != "needsApproval" or request.expiration_date_time is None:
+            continue
+        left = request.expiration_date_time - ctx.now
+        evidence = {"expirationDateTime": format_datetime(request.expiration_date_time),
+                    "hours_left": round(left.total_seconds() / 3600, 1)}
+        if left <= timedelta(0):
+            yield failed(request_resource(request), "the request expired without a decision",
+                         **evidence)
+        elif left <= window:
+            yield failed(request_resource(request),
+                         f"the request expires in {evidence['hours_left']} hours and still "
+                         "needs approval", **evidence)
+        else:
+            yield passed(request_resource(request), "the request is pending and not close to "
+                         "expiry", **evidence)
+
+
+@check("MAA305")
+def approver_outside_approver_group(ctx: Context,
+                                    params: Mapping[str, Any]) -> Iterator[Outcome]:
+    for request, approver in _decided(ctx):
+        if request.approver is None or request.approver.user is None:
+            continue
+        types = set(request.required_operation_approval_policy_types)
+        policies = [p for p in ctx.snapshot.policies if not types or p.policy_type in types]
+        group_ids = sorted({g for p in policies for g in p.approver_group_ids})
+        member_of = [g for g in group_ids if _is_member(ctx, g, approver.id)]
+        evidence = {"approver": _identity(approver), "policy_types": sorted(types),
+                    "approver_groups": group_ids}
+        if member_of:
+            yield passed(request_resource(request), "the approver is in an approver group",
+                         member_of=member_of, **evidence)
+        else:
+            yield failed(request_resource(request), "the approver is not a current member of an "
+                         "approver group for this request's policy type", **evidence)
+
+
+def _is_member(ctx: Context, group_id: str, user_id: str) -> bool:
+    group = ctx.groups_by_id.get(group_id)
+    if group is None:
+        return False
+    return any(m.id.lower() == user_id.lower() for m in (*group.members, *group.transitive_members))

@@ -1,0 +1,273 @@
+"""Strict JSON <-> frozen dataclass conversion, driven by the dataclasses' type hints.
+
+Decoders are built once per class and cached. Errors carry the JSON path of the problem,
+e.g. ``policies[3].approverGroupIds: expected a list of strings``. Unknown keys are ignored,
+because Graph adds properties over time; a missing required key or a wrong type is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+import types
+import typing
+from collections.abc import Callable
+from datetime import datetime, timezone
+from functools import cache
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+Decoder = Callable[[Any], Any]
+Encoder = Callable[[Any], Any]
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+class DecodeError(Exception):
+    """A value that does not fit its declared type; ``path`` is built on the way out."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.parts: list[str] = []
+
+    def within(self, part: str) -> DecodeError:
+        self.parts.append(part)
+        return self
+
+    @property
+    def path(self) -> str:
+        text = ""
+        for part in reversed(self.parts):
+            text += part if part.startswith("[") or not text else "." + part
+        return text or "(document)"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
+def camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def json_name(cls: type, field: dataclasses.Field[Any]) -> str:
+    return camel_case(field.name) if getattr(cls, "GRAPH_SHAPED", False) else field.name
+
+
+def parse_datetime(text: str) -> datetime:
+    """ISO 8601 with a time zone; accepts ``Z`` and Graph's seven-digit fractions on 3.10."""
+    normalised = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    try:
+        moment = datetime.fromisoformat(normalised)
+    except ValueError:
+        padded = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], normalised, count=1)
+        moment = datetime.fromisoformat(padded)
+    if moment.tzinfo is None:
+        raise ValueError("no time zone")
+    return moment
+
+
+def format_datetime(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# ---- decoders -------------------------------------------------------------------------
+
+
+def _scalar(kind: type, article: str) -> Decoder:
+    def decode(value: Any) -> Any:
+        if type(value) is not kind:
+            raise DecodeError(f"expected {article}, got {_describe(value)}")
+        return value
+
+    return decode
+
+
+def _decode_float(value: Any) -> float:
+    if type(value) not in (int, float):
+        raise DecodeError(f"expected a number, got {_describe(value)}")
+    return float(value)
+
+
+def _decode_datetime(value: Any) -> datetime:
+    if type(value) is str:
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            pass
+    raise DecodeError(f"expected an ISO 8601 date-time with a time zone, got {_describe(value)}")
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {shown!r}"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+_SCALARS: dict[Any, tuple[Decoder, str]] = {
+    str: (_scalar(str, "a string"), "strings"),
+    int: (_scalar(int, "an integer"), "integers"),
+    bool: (_scalar(bool, "a boolean"), "booleans"),
+    float: (_decode_float, "numbers"),
+    datetime: (_decode_datetime, "date-times"),
+}
+
+
+def _enum_decoder(kind: type[enum.Enum]) -> Decoder:
+    members = {member.value: member for member in kind}
+    choices = ", ".join(str(v) for v in members)
+
+    def decode(value: Any) -> Any:
+        try:
+            return members[value]
+        except (KeyError, TypeError):
+            raise DecodeError(f"expected one of {choices}, got {_describe(value)}") from None
+
+    return decode
+
+
+def _optional_decoder(inner: Decoder) -> Decoder:
+    def decode(value: Any) -> Any:
+        return None if value is None else inner(value)
+
+    return decode
+
+
+def _tuple_decoder(item_type: Any) -> Decoder:
+    if item_type in _SCALARS:
+        item, plural = _SCALARS[item_type]
+        problem = f"expected a list of {plural}"
+
+        def decode_scalars(value: Any) -> tuple[Any, ...]:
+            if type(value) is not list:
+                raise DecodeError(f"{problem}, got {_describe(value)}")
+            try:
+                return tuple(map(item, value))
+            except DecodeError:
+                raise DecodeError(problem) from None
+
+        return decode_scalars
+    inner = decoder_for(item_type)
+
+    def decode(value: Any) -> tuple[Any, ...]:
+        if type(value) is not list:
+            raise DecodeError(f"expected a list, got {_describe(value)}")
+        result = []
+        for index, element in enumerate(value):
+            try:
+                result.append(inner(element))
+            except DecodeError as error:
+                raise error.within(f"[{index}]") from None
+        return tuple(result)
+
+    return decode
+
+
+def _dict_decoder(value_type: Any) -> Decoder:
+    inner = decoder_for(value_type)
+
+    def decode(value: Any) -> dict[str, Any]:
+        if type(value) is not dict:
+            raise DecodeError(f"expected an object, got {_describe(value)}")
+        result = {}
+        for key, element in value.items():
+            try:
+                result[key] = inner(element)
+            except DecodeError as error:
+                raise error.within(key) from None
+        return result
+
+    return decode
+
+
+def _dataclass_decoder(cls: type) -> Decoder:
+    hints = typing.get_type_hints(cls)
+    spec = []
+    for field in dataclasses.fields(cls):
+        required = (
+            field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        )
+        optional = _is_optional(hints[field.name])
+        spec.append((json_name(cls, field), field.name, decoder_for(hints[field.name]), required,
+                     optional))
+
+    def decode(value: Any) -> Any:
+        if type(value) is not dict:
+            raise DecodeError(f"expected an object, got {_describe(value)}")
+        kwargs = {}
+        for key, attribute, inner, required, optional in spec:
+            element = value.get(key, dataclasses.MISSING)
+            if element is dataclasses.MISSING or (element is None and not optional and not required):
+                if required:
+                    raise DecodeError("required field is missing").within(key)
+                continue
+            try:
+                kwargs[attribute] = inner(element)
+            except DecodeError as error:
+                raise error.within(key) from None
+        return cls(**kwargs)
+
+    return decode
+
+
+def _is_optional(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in (
+        typing.get_args(hint)
+    )
+
+
+@cache
+def decoder_for(hint: Any) -> Decoder:
+    if hint in _SCALARS:
+        return _SCALARS[hint][0]
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return _enum_decoder(hint)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _dataclass_decoder(hint)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if _is_optional(hint):
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return _optional_decoder(decoder_for(inner))
+    if origin is tuple:
+        return _tuple_decoder(args[0])
+    if origin is dict:
+        return _dict_decoder(args[1])
+    raise TypeError(f"no decoder for {hint!r}")
+
+
+def decode(cls: type[T], value: Any) -> T:
+    """Decode ``value`` into ``cls``; raises DecodeError naming the JSON path."""
+    result: T = decoder_for(cls)(value)
+    return result
+
+
+# ---- encoders -------------------------------------------------------------------------
+
+
+def encode(value: Any) -> Any:
+    """A dataclass tree back to plain JSON data, with Graph-shaped names where declared."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {name: encode(getattr(value, attr)) for name, attr in _field_names(type(value))}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, (tuple, list)):
+        return [encode(item) for item in value]
+    if isinstance(value, dict):
+        return {key: encode(item) for key, item in value.items()}
+    return value
+
+
+@cache
+def _field_names(cls: type) -> tuple[tuple[str, str], ...]:
+    return tuple((json_name(cls, f), f.name) for f in dataclasses.fields(cls))

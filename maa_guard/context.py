@@ -1,0 +1,96 @@
+"""Read-only indexes over one snapshot, built on first use and shared by all checks."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cached_property
+
+from maa_guard.config import DeclaredExclusion
+from maa_guard.exclusions import ExcludedApp, effective_exclusions
+from maa_guard.snapshot import (
+    AccessPolicy,
+    AuditEvent,
+    DirectoryObjectRef,
+    Group,
+    ServicePrincipal,
+    Snapshot,
+    User,
+)
+from maa_guard.workloads import is_write
+
+
+class Context:
+    def __init__(self, snapshot: Snapshot, declared: Iterable[DeclaredExclusion] = ()) -> None:
+        self.snapshot = snapshot
+        self.declared = tuple(declared)
+        self.now: datetime = snapshot.collected_at
+
+    @cached_property
+    def groups_by_id(self) -> dict[str, Group]:
+        return {group.id: group for group in self.snapshot.groups}
+
+    @cached_property
+    def users_by_id(self) -> dict[str, User]:
+        return {user.id: user for user in self.snapshot.users}
+
+    @cached_property
+    def sps_by_app_id(self) -> dict[str, ServicePrincipal]:
+        return {sp.app_id.lower(): sp for sp in self.snapshot.service_principals}
+
+    def service_principal(self, app_id: str) -> ServicePrincipal | None:
+        return self.sps_by_app_id.get(app_id.lower())
+
+    @cached_property
+    def approver_group_policies(self) -> dict[str, list[AccessPolicy]]:
+        """Every approver group id named by a policy, with the policies naming it."""
+        result: dict[str, list[AccessPolicy]] = defaultdict(list)
+        for policy in self.snapshot.policies:
+            for group_id in dict.fromkeys(policy.approver_group_ids):
+                result[group_id].append(policy)
+        return dict(result)
+
+    @cached_property
+    def approver_groups(self) -> list[Group]:
+        """Approver groups that resolve to a group (missing ones are MAA201's business)."""
+        return [self.groups_by_id[g] for g in self.approver_group_policies if g in self.groups_by_id]
+
+    def user_members(self, group: Group) -> list[DirectoryObjectRef]:
+        """Direct and transitive user members, once each."""
+        seen: dict[str, DirectoryObjectRef] = {}
+        for member in (*group.members, *group.transitive_members):
+            if member.type == "user":
+                seen.setdefault(member.id, member)
+        return list(seen.values())
+
+    def user_label(self, member: DirectoryObjectRef) -> str:
+        user = self.users_by_id.get(member.id)
+        return user.user_principal_name if user else member.display_name or member.id
+
+    @cached_property
+    def excluded_apps(self) -> tuple[ExcludedApp, ...]:
+        return effective_exclusions(self.snapshot, self.declared)
+
+    @cached_property
+    def exclusions_by_app(self) -> dict[str, list[ExcludedApp]]:
+        result: dict[str, list[ExcludedApp]] = defaultdict(list)
+        for item in self.excluded_apps:
+            result[item.app_id.lower()].append(item)
+        return dict(result)
+
+    @cached_property
+    def app_only_writes(self) -> dict[str, list[AuditEvent]]:
+        """App-only write events inside the evaluation window, by actor appId (lower case)."""
+        start, end = self.snapshot.window.start, self.snapshot.window.end
+        result: dict[str, list[AuditEvent]] = defaultdict(list)
+        for event in self.snapshot.audit_events:
+            actor = event.actor
+            if (actor.application_id and not actor.user_principal_name
+                    and start <= event.activity_date_time <= end and is_write(event)):
+                result[actor.application_id.lower()].append(event)
+        return dict(result)
+
+    def app_name(self, app_id: str, fallback: str = "") -> str:
+        sp = self.service_principal(app_id)
+        return sp.display_name if sp is not None and sp.display_name else fallback

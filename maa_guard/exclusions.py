@@ -1,0 +1,162 @@
+"""The one place that knows where MAA exclusions live.
+
+Microsoft has published no Graph property for the access policy's Exclusions tab (reference
+section 1.6). Exclusions are therefore learned from three sources:
+
+- ``policy-property``: a property on the raw policy JSON, by default ``excludedApplicationIds``
+  (a list of appId strings). The name is provisional and set by config ``graph.exclusions_property``.
+- ``audit-log``: reconstructed from exclusion add/remove events in the Intune audit log.
+- ``declared``: ``[[exclusions]]`` entries in ``maa-guard.toml`` (exclusions as code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from maa_guard.config import DeclaredExclusion
+from maa_guard.model import ExclusionSource
+from maa_guard.snapshot import AccessPolicy, AuditEvent, Exclusion, ServicePrincipal, Snapshot
+
+TENANT_SOURCES = frozenset({ExclusionSource.POLICY_PROPERTY, ExclusionSource.AUDIT_LOG})
+_APP_RESOURCE_TYPES = ("serviceprincipal", "application", "enterpriseapplication")
+
+
+@dataclass(frozen=True, slots=True)
+class ExcludedApp:
+    """One app excluded from one policy, merged over every source that names it."""
+
+    policy_id: str
+    policy_name: str
+    policy_type: str
+    app_id: str
+    service_principal_id: str | None
+    display_name: str
+    sources: frozenset[ExclusionSource]
+    declared: DeclaredExclusion | None = None
+    policy_exists: bool = True
+
+    @property
+    def in_tenant(self) -> bool:
+        return bool(self.sources & TENANT_SOURCES)
+
+    @property
+    def key(self) -> str:
+        return f"{self.policy_id}/{self.app_id}"
+
+
+def read_policy_exclusions(raw_policy: Mapping[str, Any], property_name: str) -> tuple[Exclusion, ...]:
+    """Exclusions from a raw Graph policy object; absent or malformed property gives none."""
+    value = raw_policy.get(property_name)
+    if not isinstance(value, list):
+        return ()
+    app_ids = [item for item in value if isinstance(item, str) and item]
+    return tuple(Exclusion(app_id=app_id, source=ExclusionSource.POLICY_PROPERTY)
+                 for app_id in dict.fromkeys(app_ids))
+
+
+def exclusions_from_audit_events(events: Iterable[AuditEvent],
+                                 policy_ids: Iterable[str]) -> dict[str, tuple[Exclusion, ...]]:
+    """Replay exclusion add/remove events in time order into each policy's current list."""
+    known = set(policy_ids)
+    current: dict[str, dict[str, Exclusion]] = {}
+    for event in sorted(events, key=lambda e: e.activity_date_time):
+        change = _exclusion_change(event, known)
+        if change is None:
+            continue
+        verb, policy_id, exclusion = change
+        apps = current.setdefault(policy_id, {})
+        if verb == "add":
+            apps[exclusion.app_id] = exclusion
+        else:
+            apps.pop(exclusion.app_id, None)
+    return {policy_id: tuple(apps.values()) for policy_id, apps in current.items() if apps}
+
+
+def _exclusion_change(event: AuditEvent, policy_ids: set[str]) -> tuple[str, str, Exclusion] | None:
+    text = f"{event.activity} {event.activity_type}".lower()
+    if "exclu" not in text or event.activity_result.lower() not in ("success", ""):
+        return None
+    verb = "remove" if ("remove" in text or "delete" in text) else "add" if "add" in text else None
+    policy_id = next((r.resource_id for r in event.resources if r.resource_id in policy_ids), None)
+    app = next((r for r in event.resources
+                if r.type.lower().replace(" ", "") in _APP_RESOURCE_TYPES and r.resource_id), None)
+    if verb is None or policy_id is None or app is None or app.resource_id is None:
+        return None
+    exclusion = Exclusion(app_id=app.resource_id, source=ExclusionSource.AUDIT_LOG,
+                          display_name=app.display_name)
+    return verb, policy_id, exclusion
+
+
+def effective_exclusions(snapshot: Snapshot,
+                         declared: Iterable[DeclaredExclusion]) -> tuple[ExcludedApp, ...]:
+    """Every (policy, app) exclusion from the snapshot and from config, merged by source."""
+    sps_by_app = {sp.app_id: sp for sp in snapshot.service_principals}
+    sps_by_id = {sp.id: sp for sp in snapshot.service_principals}
+    merged: dict[tuple[str, str], ExcludedApp] = {}
+    for policy in snapshot.policies:
+        for exclusion in policy.exclusions:
+            app_id = _app_id(exclusion.app_id, sps_by_id)
+            _merge(merged, _excluded(policy, app_id, exclusion.source, sps_by_app,
+                                     exclusion.service_principal_id, exclusion.display_name))
+    for entry in declared:
+        policy = resolve_policy(entry.policy, snapshot.policies)
+        app_id = _app_id(entry.app, sps_by_id)
+        if policy is None:
+            placeholder = AccessPolicy(id=entry.policy, display_name=entry.policy,
+                                       policy_type="unknown", approver_group_ids=())
+            item = _excluded(placeholder, app_id, ExclusionSource.DECLARED, sps_by_app, None, "")
+            item = _with(item, declared=entry, policy_exists=False)
+        else:
+            item = _with(_excluded(policy, app_id, ExclusionSource.DECLARED, sps_by_app, None, ""),
+                         declared=entry)
+        _merge(merged, item)
+    return tuple(merged.values())
+
+
+def resolve_policy(reference: str, policies: Iterable[AccessPolicy]) -> AccessPolicy | None:
+    """A policy by id, or by exact display name (case-insensitive)."""
+    candidates = list(policies)
+    by_id = [p for p in candidates if p.id.lower() == reference.lower()]
+    if by_id:
+        return by_id[0]
+    by_name = [p for p in candidates if p.display_name.lower() == reference.lower()]
+    return by_name[0] if len(by_name) == 1 else None
+
+
+def _app_id(reference: str, sps_by_id: Mapping[str, ServicePrincipal]) -> str:
+    """Config and policies may name an app by its service principal object id."""
+    sp = sps_by_id.get(reference)
+    return sp.app_id if sp is not None else reference
+
+
+def _excluded(policy: AccessPolicy, app_id: str, source: ExclusionSource,
+              sps_by_app: Mapping[str, ServicePrincipal], sp_id: str | None,
+              name: str) -> ExcludedApp:
+    sp = sps_by_app.get(app_id)
+    return ExcludedApp(
+        policy_id=policy.id, policy_name=policy.display_name, policy_type=policy.policy_type,
+        app_id=app_id, service_principal_id=sp.id if sp else sp_id,
+        display_name=sp.display_name if sp and sp.display_name else name,
+        sources=frozenset({source}),
+    )
+
+
+def _with(item: ExcludedApp, **changes: Any) -> ExcludedApp:
+    return replace(item, **changes)
+
+
+def _merge(merged: dict[tuple[str, str], ExcludedApp], item: ExcludedApp) -> None:
+    key = (item.policy_id.lower(), item.app_id.lower())
+    existing = merged.get(key)
+    if existing is None:
+        merged[key] = item
+        return
+    merged[key] = _with(
+        existing,
+        sources=existing.sources | item.sources,
+        declared=existing.declared or item.declared,
+        display_name=existing.display_name or item.display_name,
+        service_principal_id=existing.service_principal_id or item.service_principal_id,
+    )

@@ -1,0 +1,60 @@
+"""Reporters: pure functions from a ScanResult to text, one module per output format.
+
+Modules are imported on first use so that ``maa-guard --help`` stays fast (jinja2 and rich
+load only when a format needs them).
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from maa_guard.engine import ScanResult
+
+
+class OutputFormat(str, enum.Enum):
+    TABLE = "table"
+    JSON = "json"
+    SARIF = "sarif"
+    JUNIT = "junit"
+    HTML = "html"
+    MARKDOWN = "markdown"
+    CSV = "csv"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    """Presentation only; never changes what a report says."""
+
+    color: bool = False
+    width: int = 120
+    show_suppressed: bool = False
+
+
+Renderer = Callable[[ScanResult, RenderOptions], str]
+
+REPORTER_MODULES: dict[OutputFormat, str] = {
+    OutputFormat.TABLE: "maa_guard.reporters.table",
+    OutputFormat.JSON: "maa_guard.reporters.json_report",
+    OutputFormat.SARIF: "maa_guard.reporters.sarif",
+    OutputFormat.JUNIT: "maa_guard.reporters.junit",
+    OutputFormat.HTML: "maa_guard.reporters.html",
+    OutputFormat.MARKDOWN: "maa_guard.reporters.markdown",
+    OutputFormat.CSV: "maa_guard.reporters.csv_report",
+}
+
+
+def reporter_for(output_format: OutputFormat) -> Renderer:
+    module = importlib.import_module(REPORTER_MODULES[output_format])
+    render: Renderer = module.render
+    return render
+
+
+def render(result: ScanResult, output_format: OutputFormat,
+           options: RenderOptions | None = None) -> str:
+    return reporter_for(output_format)(result, options or RenderOptions())

@@ -1,0 +1,86 @@
+"""The scan workflow: inputs -> snapshot -> evaluate -> reports. No argument parsing here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from maa_guard import __version__
+from maa_guard.baseline import load_baseline
+from maa_guard.catalogue import load_catalogue
+from maa_guard.checks import all_checks
+from maa_guard.config import Settings, find_config_file, load_settings
+from maa_guard.engine import ScanResult, evaluate
+from maa_guard.errors import UsageError
+from maa_guard.reporters import OutputFormat, RenderOptions, render
+from maa_guard.snapshot import Snapshot
+from maa_guard.snapshot_file import load_snapshot, write_atomically
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRequest:
+    snapshot: Path | None
+    demo: bool
+    config: Path | None
+    flags: Mapping[str, Any]
+    write_baseline: Path | None = None
+
+
+def demo_path(name: str) -> Path:
+    return Path(str(resources.files("maa_guard") / "data" / "demo" / name))
+
+
+def snapshot_for(request: ScanRequest) -> Snapshot:
+    if request.demo and request.snapshot is not None:
+        raise UsageError("--demo and --snapshot cannot be combined", "choose one input")
+    if request.demo:
+        return load_snapshot(demo_path("snapshot.json"))
+    if request.snapshot is None:
+        raise UsageError("no input: give --snapshot FILE or --demo",
+                         "live collection comes with a later release; try 'maa-guard scan --demo'")
+    return load_snapshot(request.snapshot)
+
+
+def settings_for(request: ScanRequest, environ: Mapping[str, str], cwd: Path) -> Settings:
+    config_path = request.config
+    if config_path is None and request.demo:
+        config_path = demo_path("maa-guard.toml")
+    config = find_config_file(config_path, cwd)
+    return load_settings(load_catalogue(), config, environ, request.flags)
+
+
+def run_scan(request: ScanRequest, environ: Mapping[str, str], cwd: Path,
+             today: date) -> ScanResult:
+    settings = settings_for(request, environ, cwd)
+    snapshot = snapshot_for(request)
+    baseline = load_baseline(settings.baseline) if settings.baseline else frozenset()
+    return evaluate(snapshot, load_catalogue(), all_checks(), settings, today, baseline,
+                    __version__)
+
+
+def parse_outputs(specs: Sequence[str]) -> list[tuple[OutputFormat, Path]]:
+    """``--output FORMAT=PATH`` values, checked before any work is done."""
+    outputs = []
+    for spec in specs:
+        name, separator, path = spec.partition("=")
+        if not separator or not path:
+            raise UsageError(f"--output {spec!r}: expected FORMAT=PATH", "e.g. --output sarif=out.sarif")
+        try:
+            outputs.append((OutputFormat(name.strip().lower()), Path(path)))
+        except ValueError:
+            choices = ", ".join(f.value for f in OutputFormat)
+            raise UsageError(f"--output {spec!r}: unknown format {name!r}",
+                             f"choose from {choices}") from None
+    return outputs
+
+
+def write_outputs(result: ScanResult, outputs: Sequence[tuple[OutputFormat, Path]],
+                  options: RenderOptions) -> None:
+    """Render everything first, then write, so a failing reporter leaves no partial set."""
+    rendered = [(path, render(result, fmt, options)) for fmt, path in outputs]
+    for path, text in rendered:
+        write_atomically(path, text)
