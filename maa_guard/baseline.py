@@ -15,8 +15,12 @@ _HINT = "regenerate it with 'maa-guard scan --write-baseline FILE'"
 
 def baseline_document(findings: Iterable[Finding], tenant_id: str) -> str:
     fingerprints = sorted({f.fingerprint for f in findings if f.status is Status.FAIL})
-    document = {"schema_version": BASELINE_VERSION, "tool": "maa-guard", "tenant_id": tenant_id,
-                "fingerprints": fingerprints}
+    document = {
+        "schema_version": BASELINE_VERSION,
+        "tool": "maa-guard",
+        "tenant_id": tenant_id,
+        "fingerprints": fingerprints,
+    }
     return json.dumps(document, indent=2) + "\n"
 
 

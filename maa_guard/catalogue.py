@@ -96,11 +96,16 @@ def validate_rule_data(data: dict[str, Any], path: Path) -> list[str]:
     problems = [f"missing field {name!r}" for name in REQUIRED_FIELDS if name not in data]
     if problems:
         return problems
-    problems += [f"{name} must be a non-empty string" for name in _TEXT_FIELDS
-                 if not isinstance(data[name], str) or not data[name].strip()]
-    problems += [f"{name} must be a list of strings" for name in _LIST_FIELDS
-                 if not isinstance(data[name], list)
-                 or not all(isinstance(item, str) for item in data[name])]
+    problems += [
+        f"{name} must be a non-empty string"
+        for name in _TEXT_FIELDS
+        if not isinstance(data[name], str) or not data[name].strip()
+    ]
+    problems += [
+        f"{name} must be a list of strings"
+        for name in _LIST_FIELDS
+        if not isinstance(data[name], list) or not all(isinstance(item, str) for item in data[name])
+    ]
     if not isinstance(data["parameters"], dict):
         problems.append("parameters must be a table")
     if problems:

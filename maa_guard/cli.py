@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from maa_guard import __version__
@@ -26,16 +25,26 @@ SEVERITIES = ("critical", "high", "medium", "low")
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="log details and show tracebacks")
-    common.add_argument("--no-color", action="store_true", default=argparse.SUPPRESS,
-                        help="plain terminal output (NO_COLOR is honoured too)")
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log details and show tracebacks",
+    )
+    common.add_argument(
+        "--no-color",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="plain terminal output (NO_COLOR is honoured too)",
+    )
     parser = argparse.ArgumentParser(
-        prog="maa-guard", parents=[common],
+        prog="maa-guard",
+        parents=[common],
         description="Audit Microsoft Intune Multi Admin Approval: access policies, approver "
-                    "groups, app exclusions and approval requests.",
+        "groups, app exclusions and approval requests.",
         epilog="exit codes: 0 pass, 1 findings at or above --fail-on, 2 usage/config/input "
-               "error, 3 incomplete (a rule could not verify)")
+        "error, 3 incomplete (a rule could not verify)",
+    )
     parser.add_argument("--version", action="version", version=f"maa-guard {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -48,45 +57,69 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_input(command: argparse.ArgumentParser) -> None:
     command.add_argument("--snapshot", type=Path, metavar="FILE", help="a snapshot JSON file")
     command.add_argument("--demo", action="store_true", help="use the bundled demo tenant")
-    command.add_argument("--config", type=Path, metavar="FILE",
-                         help="config file (default maa-guard.toml, or [tool.maa-guard] in "
-                              "pyproject.toml)")
+    command.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="config file (default maa-guard.toml, or [tool.maa-guard] in pyproject.toml)",
+    )
 
 
-def _add_scan(commands: argparse._SubParsersAction[argparse.ArgumentParser],
-              common: argparse.ArgumentParser) -> None:
+def _add_scan(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     scan = commands.add_parser("scan", parents=[common], help="run the rules over a tenant")
     _add_input(scan)
-    scan.add_argument("--format", choices=FORMATS,
-                      help="standard output format (table on a terminal, json otherwise)")
-    scan.add_argument("--output", action="append", default=[], metavar="FORMAT=PATH",
-                      help="also write FORMAT to PATH (repeatable)")
+    scan.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="standard output format (table on a terminal, json otherwise)",
+    )
+    scan.add_argument(
+        "--output",
+        action="append",
+        default=[],
+        metavar="FORMAT=PATH",
+        help="also write FORMAT to PATH (repeatable)",
+    )
     scan.add_argument("--fail-on", choices=SEVERITIES, help="lowest failing severity (high)")
-    scan.add_argument("--exit-zero", action="store_true", default=None,
-                      help="exit 0 even with failing findings")
-    scan.add_argument("--allow-incomplete", action="store_true", default=None,
-                      help="do not exit 3 when a rule could not verify")
+    scan.add_argument(
+        "--exit-zero", action="store_true", default=None, help="exit 0 even with failing findings"
+    )
+    scan.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        default=None,
+        help="do not exit 3 when a rule could not verify",
+    )
     scan.add_argument("--rule", action="append", metavar="ID", help="run only this rule")
     scan.add_argument("--skip-rule", action="append", metavar="ID", help="do not run this rule")
     scan.add_argument("--baseline", metavar="FILE", help="only failures not in FILE count")
-    scan.add_argument("--write-baseline", type=Path, metavar="FILE",
-                      help="write the current failures to FILE")
-    scan.add_argument("--show-suppressed", action="store_true",
-                      help="list suppressed findings in the terminal and Markdown")
+    scan.add_argument(
+        "--write-baseline", type=Path, metavar="FILE", help="write the current failures to FILE"
+    )
+    scan.add_argument(
+        "--show-suppressed",
+        action="store_true",
+        help="list suppressed findings in the terminal and Markdown",
+    )
     scan.set_defaults(handler=_run_scan)
 
 
-def _add_inventory(commands: argparse._SubParsersAction[argparse.ArgumentParser],
-                   common: argparse.ArgumentParser) -> None:
-    inventory = commands.add_parser("inventory", parents=[common],
-                                    help="show policies, approver groups, members, exclusions")
+def _add_inventory(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    inventory = commands.add_parser(
+        "inventory", parents=[common], help="show policies, approver groups, members, exclusions"
+    )
     _add_input(inventory)
     inventory.add_argument("--format", choices=("table", "json"), help="tree or JSON")
     inventory.set_defaults(handler=_run_inventory)
 
 
-def _add_rules(commands: argparse._SubParsersAction[argparse.ArgumentParser],
-               common: argparse.ArgumentParser) -> None:
+def _add_rules(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     rules = commands.add_parser("rules", parents=[common], help="the rule catalogue")
     actions = rules.add_subparsers(dest="rules_command", metavar="ACTION")
     actions.required = True
@@ -102,19 +135,27 @@ def _add_rules(commands: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def _color(args: argparse.Namespace) -> bool:
-    return (not getattr(args, "no_color", False) and "NO_COLOR" not in os.environ
-            and sys.stdout.isatty())
+    return (
+        not getattr(args, "no_color", False)
+        and "NO_COLOR" not in os.environ
+        and sys.stdout.isatty()
+    )
 
 
 def _run_scan(args: argparse.Namespace) -> int:
     from maa_guard.gate import exit_code
-    from maa_guard.reporters import OutputFormat, RenderOptions  # noqa: F811
+    from maa_guard.reporters import OutputFormat, RenderOptions
     from maa_guard.scan import ScanRequest, parse_outputs, run_scan, write_outputs
 
     outputs = parse_outputs(args.output)
-    flags = {"fail_on": args.fail_on, "exit_zero": args.exit_zero,
-             "allow_incomplete": args.allow_incomplete, "rules": args.rule,
-             "skip_rules": args.skip_rule, "baseline": args.baseline}
+    flags = {
+        "fail_on": args.fail_on,
+        "exit_zero": args.exit_zero,
+        "allow_incomplete": args.allow_incomplete,
+        "rules": args.rule,
+        "skip_rules": args.skip_rule,
+        "baseline": args.baseline,
+    }
     request = ScanRequest(args.snapshot, args.demo, args.config, flags, args.write_baseline)
     result = run_scan(request, os.environ, Path.cwd(), date.today())
     options = RenderOptions(color=_color(args), show_suppressed=args.show_suppressed)
@@ -181,8 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         handler: Handler = args.handler
         return handler(args)

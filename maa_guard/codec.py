@@ -197,8 +197,9 @@ def _dataclass_decoder(cls: type) -> Decoder:
             field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         )
         optional = _is_optional(hints[field.name])
-        spec.append((json_name(cls, field), field.name, decoder_for(hints[field.name]), required,
-                     optional))
+        spec.append(
+            (json_name(cls, field), field.name, decoder_for(hints[field.name]), required, optional)
+        )
 
     def decode(value: Any) -> Any:
         if type(value) is not dict:
@@ -206,7 +207,9 @@ def _dataclass_decoder(cls: type) -> Decoder:
         kwargs = {}
         for key, attribute, inner, required, optional in spec:
             element = value.get(key, dataclasses.MISSING)
-            if element is dataclasses.MISSING or (element is None and not optional and not required):
+            if element is dataclasses.MISSING or (
+                element is None and not optional and not required
+            ):
                 if required:
                     raise DecodeError("required field is missing").within(key)
                 continue
@@ -246,7 +249,7 @@ def decoder_for(hint: Any) -> Decoder:
 
 def decode(cls: type[T], value: Any) -> T:
     """Decode ``value`` into ``cls``; raises DecodeError naming the JSON path."""
-    result: T = decoder_for(cls)(value)
+    result: T = decoder_for(typing.cast(Any, cls))(value)
     return result
 
 

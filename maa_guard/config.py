@@ -1,4 +1,6 @@
-"""Settings: defaults < maa-guard.toml (or [tool.maa-guard] in pyproject.toml) < MAA_GUARD_* < flags.
+"""Settings: defaults < config file < ``MAA_GUARD_*`` environment variables < flags.
+
+The config file is maa-guard.toml, or [tool.maa-guard] in pyproject.toml.
 
 Every key is documented in docs/configuration.md. Unknown keys and bad values are errors that
 name the key.
@@ -123,8 +125,9 @@ def load_settings(
         path, table = config
         settings = _apply_file(settings, table, catalogue, str(path))
     settings = _apply_scalars(settings, _from_environment(environ), catalogue, "environment")
-    return _apply_scalars(settings, {k: v for k, v in flags.items() if v is not None}, catalogue,
-                          "command line")
+    return _apply_scalars(
+        settings, {k: v for k, v in flags.items() if v is not None}, catalogue, "command line"
+    )
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -148,8 +151,9 @@ def _parse_bool(text: str, name: str) -> bool:
     raise ConfigError(f"{name}: expected true or false, got {text!r}")
 
 
-def _apply_file(settings: Settings, table: dict[str, Any], catalogue: Mapping[str, Rule],
-                origin: str) -> Settings:
+def _apply_file(
+    settings: Settings, table: dict[str, Any], catalogue: Mapping[str, Rule], origin: str
+) -> Settings:
     _reject_unknown(table, _TOP_KEYS, "", origin)
     scan = _table(table, "scan", origin)
     _reject_unknown(scan, _SCAN_KEYS, "scan.", origin)
@@ -159,16 +163,21 @@ def _apply_file(settings: Settings, table: dict[str, Any], catalogue: Mapping[st
     return replace(
         settings,
         rules=_rule_tables(_table(table, "rules", origin), catalogue, origin),
-        suppressions=tuple(_suppression(item, f"suppressions[{i}]", catalogue, origin)
-                           for i, item in enumerate(_array(table, "suppressions", origin))),
-        declared_exclusions=tuple(_declared(item, f"exclusions[{i}]", origin)
-                                  for i, item in enumerate(_array(table, "exclusions", origin))),
+        suppressions=tuple(
+            _suppression(item, f"suppressions[{i}]", catalogue, origin)
+            for i, item in enumerate(_array(table, "suppressions", origin))
+        ),
+        declared_exclusions=tuple(
+            _declared(item, f"exclusions[{i}]", origin)
+            for i, item in enumerate(_array(table, "exclusions", origin))
+        ),
         source=origin,
     )
 
 
-def _apply_scalars(settings: Settings, values: Mapping[str, Any], catalogue: Mapping[str, Rule],
-                   origin: str) -> Settings:
+def _apply_scalars(
+    settings: Settings, values: Mapping[str, Any], catalogue: Mapping[str, Rule], origin: str
+) -> Settings:
     changes: dict[str, Any] = {}
     for key, value in values.items():
         where = f"{origin}: {key}"
@@ -186,8 +195,9 @@ def _apply_scalars(settings: Settings, values: Mapping[str, Any], catalogue: Map
     return replace(settings, **changes)
 
 
-def _rule_tables(rules: dict[str, Any], catalogue: Mapping[str, Rule],
-                 origin: str) -> dict[str, RuleSettings]:
+def _rule_tables(
+    rules: dict[str, Any], catalogue: Mapping[str, Rule], origin: str
+) -> dict[str, RuleSettings]:
     result = {}
     for rule_id, body in rules.items():
         where = f"{origin}: rules.{rule_id}"
@@ -200,8 +210,9 @@ def _rule_tables(rules: dict[str, Any], catalogue: Mapping[str, Rule],
 
 
 def _rule_settings(body: dict[str, Any], rule: Rule, where: str) -> RuleSettings:
-    _reject_unknown(body, _RULE_KEYS | set(rule.parameters), f"rules.{rule.id}.",
-                    where.split(":")[0])
+    _reject_unknown(
+        body, _RULE_KEYS | set(rule.parameters), f"rules.{rule.id}.", where.split(":")[0]
+    )
     parameters = {}
     for name, default in rule.parameters.items():
         if name in body:
@@ -226,10 +237,10 @@ def _parameter(value: Any, default: Any, where: str) -> Any:
     return value
 
 
-def _suppression(item: Any, where: str, catalogue: Mapping[str, Rule],
-                 origin: str) -> SuppressionEntry:
-    body = _entry(item, where, _SUPPRESSION_KEYS, {"rule", "resource", "reason", "expires"},
-                  origin)
+def _suppression(
+    item: Any, where: str, catalogue: Mapping[str, Rule], origin: str
+) -> SuppressionEntry:
+    body = _entry(item, where, _SUPPRESSION_KEYS, {"rule", "resource", "reason", "expires"}, origin)
     rule = _nonempty(body["rule"], f"{origin}: {where}.rule")
     if rule not in catalogue:
         raise ConfigError(f"{origin}: {where}.rule: unknown rule {rule!r}")
@@ -253,23 +264,27 @@ def _declared(item: Any, where: str, origin: str) -> DeclaredExclusion:
     )
 
 
-def _entry(item: Any, where: str, allowed: set[str], required: set[str],
-           origin: str) -> dict[str, Any]:
+def _entry(
+    item: Any, where: str, allowed: set[str], required: set[str], origin: str
+) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise ConfigError(f"{origin}: {where}: expected a table")
     _reject_unknown(item, allowed, f"{where}.", origin)
     missing = sorted(required - set(item))
     if missing:
-        raise ConfigError(f"{origin}: {where}: missing required key {missing[0]!r}",
-                          "see docs/configuration.md")
+        raise ConfigError(
+            f"{origin}: {where}: missing required key {missing[0]!r}", "see docs/configuration.md"
+        )
     return item
 
 
 def _reject_unknown(table: Mapping[str, Any], allowed: set[str], prefix: str, origin: str) -> None:
     for key in table:
         if key not in allowed:
-            raise ConfigError(f"{origin}: unknown key {prefix}{key}",
-                              f"allowed here: {', '.join(sorted(allowed))}")
+            raise ConfigError(
+                f"{origin}: unknown key {prefix}{key}",
+                f"allowed here: {', '.join(sorted(allowed))}",
+            )
 
 
 def _table(table: Mapping[str, Any], key: str, origin: str) -> dict[str, Any]:
@@ -325,8 +340,9 @@ def _rule_ids(value: Any, catalogue: Mapping[str, Rule], where: str) -> tuple[st
     ids = tuple(item.strip().upper() for item in items if item.strip())
     unknown = [rule_id for rule_id in ids if rule_id not in catalogue]
     if unknown:
-        raise ConfigError(f"{where}: unknown rule {unknown[0]}",
-                          "run 'maa-guard rules list' for the IDs")
+        raise ConfigError(
+            f"{where}: unknown rule {unknown[0]}", "run 'maa-guard rules list' for the IDs"
+        )
     return ids
 
 

@@ -54,7 +54,9 @@ class Context:
     @cached_property
     def approver_groups(self) -> list[Group]:
         """Approver groups that resolve to a group (missing ones are MAA201's business)."""
-        return [self.groups_by_id[g] for g in self.approver_group_policies if g in self.groups_by_id]
+        return [
+            self.groups_by_id[g] for g in self.approver_group_policies if g in self.groups_by_id
+        ]
 
     def user_members(self, group: Group) -> list[DirectoryObjectRef]:
         """Direct and transitive user members, once each."""
@@ -86,8 +88,12 @@ class Context:
         result: dict[str, list[AuditEvent]] = defaultdict(list)
         for event in self.snapshot.audit_events:
             actor = event.actor
-            if (actor.application_id and not actor.user_principal_name
-                    and start <= event.activity_date_time <= end and is_write(event)):
+            if (
+                actor.application_id
+                and not actor.user_principal_name
+                and start <= event.activity_date_time <= end
+                and is_write(event)
+            ):
                 result[actor.application_id.lower()].append(event)
         return dict(result)
 

@@ -32,8 +32,11 @@ class ScanResult:
 
     @property
     def incomplete_sources(self) -> dict[str, str]:
-        return {name: status.state.value for name, status in self.snapshot.sources.items()
-                if status.state is not SourceState.COMPLETE}
+        return {
+            name: status.state.value
+            for name, status in self.snapshot.sources.items()
+            if status.state is not SourceState.COMPLETE
+        }
 
 
 def fingerprint(rule_id: str, tenant_id: str, resource_id: str) -> str:
@@ -42,9 +45,15 @@ def fingerprint(rule_id: str, tenant_id: str, resource_id: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
-def evaluate(snapshot: Snapshot, catalogue: Mapping[str, Rule], checks: Mapping[str, CheckFunction],
-             settings: Settings, today: date, baseline: frozenset[str] = frozenset(),
-             tool_version: str = "") -> ScanResult:
+def evaluate(
+    snapshot: Snapshot,
+    catalogue: Mapping[str, Rule],
+    checks: Mapping[str, CheckFunction],
+    settings: Settings,
+    today: date,
+    baseline: frozenset[str] = frozenset(),
+    tool_version: str = "",
+) -> ScanResult:
     context = Context(snapshot, settings.declared_exclusions)
     selected = {rid: rule for rid, rule in catalogue.items() if settings.selects(rid)}
     findings: list[Finding] = []
@@ -54,17 +63,25 @@ def evaluate(snapshot: Snapshot, catalogue: Mapping[str, Rule], checks: Mapping[
     findings, warnings = _apply_suppressions(findings, settings.suppressions, today)
     if baseline:
         findings = [_baselined(f, baseline) for f in findings]
-    return ScanResult(snapshot, selected, tuple(findings), settings, tool_version,
-                      tuple(warnings), context)
+    return ScanResult(
+        snapshot, selected, tuple(findings), settings, tool_version, tuple(warnings), context
+    )
 
 
-def _run(rule: Rule, check: CheckFunction, context: Context, settings: Settings,
-         snapshot: Snapshot) -> list[Outcome]:
+def _run(
+    rule: Rule, check: CheckFunction, context: Context, settings: Settings, snapshot: Snapshot
+) -> list[Outcome]:
     tenant = Resource("tenant", snapshot.tenant.id, snapshot.tenant.display_name)
     missing = _incomplete_sources(rule, snapshot)
     if missing:
-        return [Outcome(Status.ERROR, tenant, "could not verify: " + "; ".join(missing),
-                        {"sources": [m.split(" ", 1)[0] for m in missing]})]
+        return [
+            Outcome(
+                Status.ERROR,
+                tenant,
+                "could not verify: " + "; ".join(missing),
+                {"sources": [m.split(" ", 1)[0] for m in missing]},
+            )
+        ]
     try:
         outcomes = list(check(context, settings.parameters(rule)))
     except Exception as error:  # a broken check must not turn into a silent pass
@@ -93,15 +110,22 @@ def _incomplete_sources(rule: Rule, snapshot: Snapshot) -> list[str]:
 def _finding(rule: Rule, outcome: Outcome, tenant_id: str, settings: Settings) -> Finding:
     severity = settings.rule_settings(rule.id).severity or outcome.severity or rule.severity
     return Finding(
-        rule_id=rule.id, slug=rule.slug, title=rule.title, severity=severity,
-        status=outcome.status, resource=outcome.resource, message=outcome.message,
-        evidence=outcome.evidence, remediation=rule.remediation,
+        rule_id=rule.id,
+        slug=rule.slug,
+        title=rule.title,
+        severity=severity,
+        status=outcome.status,
+        resource=outcome.resource,
+        message=outcome.message,
+        evidence=outcome.evidence,
+        remediation=rule.remediation,
         fingerprint=fingerprint(rule.id, tenant_id, outcome.resource.id),
     )
 
 
-def _apply_suppressions(findings: Iterable[Finding], entries: Iterable[SuppressionEntry],
-                        today: date) -> tuple[list[Finding], list[str]]:
+def _apply_suppressions(
+    findings: Iterable[Finding], entries: Iterable[SuppressionEntry], today: date
+) -> tuple[list[Finding], list[str]]:
     index = {(e.rule, e.resource.lower()): e for e in entries}
     warnings: set[str] = set()
     result = []
@@ -112,10 +136,18 @@ def _apply_suppressions(findings: Iterable[Finding], entries: Iterable[Suppressi
             continue
         expired = entry.expires < today
         if expired:
-            warnings.add(f"suppression of {entry.rule} for {entry.resource} expired on "
-                         f"{entry.expires.isoformat()}; the finding counts again")
-        result.append(_replace(finding, suppression=Suppression(
-            entry.rule, entry.resource, entry.reason, entry.expires.isoformat(), expired)))
+            warnings.add(
+                f"suppression of {entry.rule} for {entry.resource} expired on "
+                f"{entry.expires.isoformat()}; the finding counts again"
+            )
+        result.append(
+            _replace(
+                finding,
+                suppression=Suppression(
+                    entry.rule, entry.resource, entry.reason, entry.expires.isoformat(), expired
+                ),
+            )
+        )
     return result, sorted(warnings)
 
 

@@ -4,7 +4,8 @@ Microsoft has published no Graph property for the access policy's Exclusions tab
 section 1.6). Exclusions are therefore learned from three sources:
 
 - ``policy-property``: a property on the raw policy JSON, by default ``excludedApplicationIds``
-  (a list of appId strings). The name is provisional and set by config ``graph.exclusions_property``.
+  (a list of appId strings). The name is provisional and set by config
+  ``graph.exclusions_property``.
 - ``audit-log``: reconstructed from exclusion add/remove events in the Intune audit log.
 - ``declared``: ``[[exclusions]]`` entries in ``maa-guard.toml`` (exclusions as code).
 """
@@ -46,18 +47,23 @@ class ExcludedApp:
         return f"{self.policy_id}/{self.app_id}"
 
 
-def read_policy_exclusions(raw_policy: Mapping[str, Any], property_name: str) -> tuple[Exclusion, ...]:
+def read_policy_exclusions(
+    raw_policy: Mapping[str, Any], property_name: str
+) -> tuple[Exclusion, ...]:
     """Exclusions from a raw Graph policy object; absent or malformed property gives none."""
     value = raw_policy.get(property_name)
     if not isinstance(value, list):
         return ()
     app_ids = [item for item in value if isinstance(item, str) and item]
-    return tuple(Exclusion(app_id=app_id, source=ExclusionSource.POLICY_PROPERTY)
-                 for app_id in dict.fromkeys(app_ids))
+    return tuple(
+        Exclusion(app_id=app_id, source=ExclusionSource.POLICY_PROPERTY)
+        for app_id in dict.fromkeys(app_ids)
+    )
 
 
-def exclusions_from_audit_events(events: Iterable[AuditEvent],
-                                 policy_ids: Iterable[str]) -> dict[str, tuple[Exclusion, ...]]:
+def exclusions_from_audit_events(
+    events: Iterable[AuditEvent], policy_ids: Iterable[str]
+) -> dict[str, tuple[Exclusion, ...]]:
     """Replay exclusion add/remove events in time order into each policy's current list."""
     known = set(policy_ids)
     current: dict[str, dict[str, Exclusion]] = {}
@@ -80,17 +86,25 @@ def _exclusion_change(event: AuditEvent, policy_ids: set[str]) -> tuple[str, str
         return None
     verb = "remove" if ("remove" in text or "delete" in text) else "add" if "add" in text else None
     policy_id = next((r.resource_id for r in event.resources if r.resource_id in policy_ids), None)
-    app = next((r for r in event.resources
-                if r.type.lower().replace(" ", "") in _APP_RESOURCE_TYPES and r.resource_id), None)
+    app = next(
+        (
+            r
+            for r in event.resources
+            if r.type.lower().replace(" ", "") in _APP_RESOURCE_TYPES and r.resource_id
+        ),
+        None,
+    )
     if verb is None or policy_id is None or app is None or app.resource_id is None:
         return None
-    exclusion = Exclusion(app_id=app.resource_id, source=ExclusionSource.AUDIT_LOG,
-                          display_name=app.display_name)
+    exclusion = Exclusion(
+        app_id=app.resource_id, source=ExclusionSource.AUDIT_LOG, display_name=app.display_name
+    )
     return verb, policy_id, exclusion
 
 
-def effective_exclusions(snapshot: Snapshot,
-                         declared: Iterable[DeclaredExclusion]) -> tuple[ExcludedApp, ...]:
+def effective_exclusions(
+    snapshot: Snapshot, declared: Iterable[DeclaredExclusion]
+) -> tuple[ExcludedApp, ...]:
     """Every (policy, app) exclusion from the snapshot and from config, merged by source."""
     sps_by_app = {sp.app_id: sp for sp in snapshot.service_principals}
     sps_by_id = {sp.id: sp for sp in snapshot.service_principals}
@@ -98,19 +112,34 @@ def effective_exclusions(snapshot: Snapshot,
     for policy in snapshot.policies:
         for exclusion in policy.exclusions:
             app_id = _app_id(exclusion.app_id, sps_by_id)
-            _merge(merged, _excluded(policy, app_id, exclusion.source, sps_by_app,
-                                     exclusion.service_principal_id, exclusion.display_name))
+            _merge(
+                merged,
+                _excluded(
+                    policy,
+                    app_id,
+                    exclusion.source,
+                    sps_by_app,
+                    exclusion.service_principal_id,
+                    exclusion.display_name,
+                ),
+            )
     for entry in declared:
-        policy = resolve_policy(entry.policy, snapshot.policies)
+        target = resolve_policy(entry.policy, snapshot.policies)
         app_id = _app_id(entry.app, sps_by_id)
-        if policy is None:
-            placeholder = AccessPolicy(id=entry.policy, display_name=entry.policy,
-                                       policy_type="unknown", approver_group_ids=())
+        if target is None:
+            placeholder = AccessPolicy(
+                id=entry.policy,
+                display_name=entry.policy,
+                policy_type="unknown",
+                approver_group_ids=(),
+            )
             item = _excluded(placeholder, app_id, ExclusionSource.DECLARED, sps_by_app, None, "")
             item = _with(item, declared=entry, policy_exists=False)
         else:
-            item = _with(_excluded(policy, app_id, ExclusionSource.DECLARED, sps_by_app, None, ""),
-                         declared=entry)
+            item = _with(
+                _excluded(target, app_id, ExclusionSource.DECLARED, sps_by_app, None, ""),
+                declared=entry,
+            )
         _merge(merged, item)
     return tuple(merged.values())
 
@@ -131,13 +160,21 @@ def _app_id(reference: str, sps_by_id: Mapping[str, ServicePrincipal]) -> str:
     return sp.app_id if sp is not None else reference
 
 
-def _excluded(policy: AccessPolicy, app_id: str, source: ExclusionSource,
-              sps_by_app: Mapping[str, ServicePrincipal], sp_id: str | None,
-              name: str) -> ExcludedApp:
+def _excluded(
+    policy: AccessPolicy,
+    app_id: str,
+    source: ExclusionSource,
+    sps_by_app: Mapping[str, ServicePrincipal],
+    sp_id: str | None,
+    name: str,
+) -> ExcludedApp:
     sp = sps_by_app.get(app_id)
     return ExcludedApp(
-        policy_id=policy.id, policy_name=policy.display_name, policy_type=policy.policy_type,
-        app_id=app_id, service_principal_id=sp.id if sp else sp_id,
+        policy_id=policy.id,
+        policy_name=policy.display_name,
+        policy_type=policy.policy_type,
+        app_id=app_id,
+        service_principal_id=sp.id if sp else sp_id,
         display_name=sp.display_name if sp and sp.display_name else name,
         sources=frozenset({source}),
     )

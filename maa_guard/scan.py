@@ -40,8 +40,10 @@ def snapshot_for(request: ScanRequest) -> Snapshot:
     if request.demo:
         return load_snapshot(demo_path("snapshot.json"))
     if request.snapshot is None:
-        raise UsageError("no input: give --snapshot FILE or --demo",
-                         "live collection comes with a later release; try 'maa-guard scan --demo'")
+        raise UsageError(
+            "no input: give --snapshot FILE or --demo",
+            "live collection comes with a later release; try 'maa-guard scan --demo'",
+        )
     return load_snapshot(request.snapshot)
 
 
@@ -53,13 +55,15 @@ def settings_for(request: ScanRequest, environ: Mapping[str, str], cwd: Path) ->
     return load_settings(load_catalogue(), config, environ, request.flags)
 
 
-def run_scan(request: ScanRequest, environ: Mapping[str, str], cwd: Path,
-             today: date) -> ScanResult:
+def run_scan(
+    request: ScanRequest, environ: Mapping[str, str], cwd: Path, today: date
+) -> ScanResult:
     settings = settings_for(request, environ, cwd)
     snapshot = snapshot_for(request)
     baseline = load_baseline(settings.baseline) if settings.baseline else frozenset()
-    return evaluate(snapshot, load_catalogue(), all_checks(), settings, today, baseline,
-                    __version__)
+    return evaluate(
+        snapshot, load_catalogue(), all_checks(), settings, today, baseline, __version__
+    )
 
 
 def parse_outputs(specs: Sequence[str]) -> list[tuple[OutputFormat, Path]]:
@@ -68,18 +72,22 @@ def parse_outputs(specs: Sequence[str]) -> list[tuple[OutputFormat, Path]]:
     for spec in specs:
         name, separator, path = spec.partition("=")
         if not separator or not path:
-            raise UsageError(f"--output {spec!r}: expected FORMAT=PATH", "e.g. --output sarif=out.sarif")
+            raise UsageError(
+                f"--output {spec!r}: expected FORMAT=PATH", "e.g. --output sarif=out.sarif"
+            )
         try:
             outputs.append((OutputFormat(name.strip().lower()), Path(path)))
         except ValueError:
             choices = ", ".join(f.value for f in OutputFormat)
-            raise UsageError(f"--output {spec!r}: unknown format {name!r}",
-                             f"choose from {choices}") from None
+            raise UsageError(
+                f"--output {spec!r}: unknown format {name!r}", f"choose from {choices}"
+            ) from None
     return outputs
 
 
-def write_outputs(result: ScanResult, outputs: Sequence[tuple[OutputFormat, Path]],
-                  options: RenderOptions) -> None:
+def write_outputs(
+    result: ScanResult, outputs: Sequence[tuple[OutputFormat, Path]], options: RenderOptions
+) -> None:
     """Render everything first, then write, so a failing reporter leaves no partial set."""
     rendered = [(path, render(result, fmt, options)) for fmt, path in outputs]
     for path, text in rendered:

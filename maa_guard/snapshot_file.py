@@ -26,8 +26,10 @@ def load_snapshot(path: Path) -> Snapshot:
     except IsADirectoryError:
         raise InputError(f"snapshot path {path} is a directory", "name a JSON file") from None
     except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON: {error.msg} at line {error.lineno} column "
-                         f"{error.colno}", _HINT) from None
+        raise InputError(
+            f"{path}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
+            _HINT,
+        ) from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text", _HINT) from None
     except OSError as error:
@@ -43,9 +45,11 @@ def parse_snapshot(raw: Any, origin: str = "snapshot") -> Snapshot:
     if version is None:
         raise InputError(f"{origin}: schema_version: required field is missing", _HINT)
     if type(version) is not int or version != SCHEMA_VERSION:
-        raise InputError(f"{origin}: schema_version: unknown version {version!r} "
-                         f"(this maa-guard reads {SCHEMA_VERSION})",
-                         "upgrade maa-guard or re-collect the snapshot with this version")
+        raise InputError(
+            f"{origin}: schema_version: unknown version {version!r} "
+            f"(this maa-guard reads {SCHEMA_VERSION})",
+            "upgrade maa-guard or re-collect the snapshot with this version",
+        )
     return _decode_snapshot(raw, origin)
 
 

@@ -29,8 +29,11 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("app", "Apps", frozenset({"app"})),
     Workload("script", "Scripts", frozenset({"script", "scripts"})),
     Workload("role", "Role-based access control", frozenset({"role"})),
-    Workload("deviceActions", "Device actions (wipe, retire, delete)",
-             frozenset({"deviceAction", *DEVICE_ACTION_TYPES})),
+    Workload(
+        "deviceActions",
+        "Device actions (wipe, retire, delete)",
+        frozenset({"deviceAction", *DEVICE_ACTION_TYPES}),
+    ),
     Workload("compliancePolicy", "Compliance policies", frozenset({"compliancePolicy"})),
     Workload("configurationPolicy", "Configuration policies", frozenset({"configurationPolicy"})),
     Workload("tenantConfiguration", "Tenant configuration", frozenset({"tenantConfiguration"})),
@@ -43,8 +46,21 @@ _DEVICE_ACTION_GATES = {
     "retire": frozenset({"deviceRetire", "deviceAction"}),
     "delete": frozenset({"deviceDelete", "deviceAction"}),
 }
-_WRITE_OPERATIONS = frozenset({"create", "patch", "update", "delete", "action", "assign", "post",
-                               "put", "set", "remove", "add"})
+_WRITE_OPERATIONS = frozenset(
+    {
+        "create",
+        "patch",
+        "update",
+        "delete",
+        "action",
+        "assign",
+        "post",
+        "put",
+        "set",
+        "remove",
+        "add",
+    }
+)
 _SUCCESS = frozenset({"success", "succeeded", "successful"})
 # (keyword in category, activityType or resource type, workload); first match wins.
 _EVENT_KEYWORDS = (
@@ -88,8 +104,9 @@ def is_approval_failure(event: AuditEvent) -> bool:
     """A write that MAA blocked, or that failed for want of an approval."""
     if event.activity_result.strip().lower() in _SUCCESS:
         return False
-    text = " ".join((event.activity, event.activity_type, event.activity_result,
-                     event.component_name)).lower()
+    text = " ".join(
+        (event.activity, event.activity_type, event.activity_result, event.component_name)
+    ).lower()
     return "approval" in text
 
 
@@ -98,8 +115,14 @@ def classify_event(event: AuditEvent) -> tuple[Workload, frozenset[str]] | None:
     device_action = _device_action(event)
     if device_action:
         return WORKLOADS_BY_NAME["deviceActions"], _DEVICE_ACTION_GATES[device_action]
-    haystack = " ".join([event.category, event.activity_type, event.activity,
-                         *(resource.type for resource in event.resources)]).lower()
+    haystack = " ".join(
+        [
+            event.category,
+            event.activity_type,
+            event.activity,
+            *(resource.type for resource in event.resources),
+        ]
+    ).lower()
     for keyword, name in _EVENT_KEYWORDS:
         if keyword in haystack:
             workload = WORKLOADS_BY_NAME[name]

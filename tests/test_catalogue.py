@@ -18,11 +18,33 @@ from maa_guard.tomlfile import read_toml
 REPO = Path(__file__).resolve().parent.parent
 
 EXPECTED_IDS = [
-    "MAA101", "MAA102", "MAA103",
-    "MAA201", "MAA202", "MAA203", "MAA204", "MAA205", "MAA206", "MAA207", "MAA208",
-    "MAA301", "MAA302", "MAA303", "MAA304", "MAA305",
-    "MAA401", "MAA402", "MAA403", "MAA404", "MAA405", "MAA406", "MAA407", "MAA408", "MAA409",
-    "MAA501", "MAA502",
+    "MAA101",
+    "MAA102",
+    "MAA103",
+    "MAA201",
+    "MAA202",
+    "MAA203",
+    "MAA204",
+    "MAA205",
+    "MAA206",
+    "MAA207",
+    "MAA208",
+    "MAA301",
+    "MAA302",
+    "MAA303",
+    "MAA304",
+    "MAA305",
+    "MAA401",
+    "MAA402",
+    "MAA403",
+    "MAA404",
+    "MAA405",
+    "MAA406",
+    "MAA407",
+    "MAA408",
+    "MAA409",
+    "MAA501",
+    "MAA502",
 ]
 RULE_FILES = sorted((REPO / "rules").glob("*/*.toml"))
 
@@ -49,10 +71,12 @@ def test_validation_names_each_problem(tmp_path: Path) -> None:
     folder = tmp_path / "coverage"
     folder.mkdir()
     path = folder / "MAA101-wrong-name.toml"
-    path.write_text('id = "MAA1"\nslug = "Bad Slug"\ntitle = "t"\nseverity = "urgent"\n'
-                    'area = "coverage"\nsummary = "s"\nrationale = "r"\nremediation = "x"\n'
-                    'references = []\ndata_sources = ["nowhere"]\ngraph_permissions = []\n'
-                    "[parameters]\n")
+    path.write_text(
+        'id = "MAA1"\nslug = "Bad Slug"\ntitle = "t"\nseverity = "urgent"\n'
+        'area = "coverage"\nsummary = "s"\nrationale = "r"\nremediation = "x"\n'
+        'references = []\ndata_sources = ["nowhere"]\ngraph_permissions = []\n'
+        "[parameters]\n"
+    )
     problems = validate_rule_data(read_toml(path), path)
     assert problems == [
         "id 'MAA1' is not MAA + area digit + two digits",
@@ -62,7 +86,7 @@ def test_validation_names_each_problem(tmp_path: Path) -> None:
         "unknown data sources ['nowhere']",
         "references, data_sources and graph_permissions must not be empty",
     ]
-    with pytest.raises(CatalogueError, match="MAA101-wrong-name.toml"):
+    with pytest.raises(CatalogueError, match=r"MAA101-wrong-name\.toml"):
         load_rule(path)
 
 
@@ -81,12 +105,26 @@ def test_docs_rules_are_current(tmp_path: Path) -> None:
 
 def test_rules_directory_holds_the_catalogue() -> None:
     assert sorted(p.name for p in rules_directory().glob("*/*.toml")) == sorted(
-        p.name for p in RULE_FILES)
+        p.name for p in RULE_FILES
+    )
 
 
 def test_wheel_ships_the_catalogue_and_demo(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--wheel-dir", str(tmp_path), str(REPO)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+    )
     (wheel,) = tmp_path.glob("maa_guard-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     expected_rules = {f"maa_guard/rules/{p.parent.name}/{p.name}" for p in RULE_FILES}

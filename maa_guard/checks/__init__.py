@@ -38,7 +38,7 @@ def passed(resource: Resource, message: str, **evidence: Any) -> Outcome:
     return Outcome(Status.PASS, resource, message, evidence)
 
 
-def failed(resource: Resource, message: str, severity: Severity | None = None,
+def failed(resource: Resource, message: str, *, severity: Severity | None = None,
            **evidence: Any) -> Outcome:
     return Outcome(Status.FAIL, resource, message, evidence, severity)
 

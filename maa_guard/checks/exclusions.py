@@ -35,16 +35,16 @@ def _policies(items: list[ExcludedApp]) -> list[dict[str, str]]:
 
 
 def _credentials(sp: ServicePrincipal) -> Iterator[tuple[str, PasswordCredential | KeyCredential]]:
-    app = sp.application
-    for credential in sp.password_credentials:
-        yield "servicePrincipal", credential
-    for credential in sp.key_credentials:
-        yield "servicePrincipal", credential
-    if app is not None:
-        for credential in app.password_credentials:
-            yield "application", credential
-        for credential in app.key_credentials:
-            yield "application", credential
+    yield from _held("servicePrincipal", sp.password_credentials, sp.key_credentials)
+    if sp.application is not None:
+        app = sp.application
+        yield from _held("application", app.password_credentials, app.key_credentials)
+
+
+def _held(holder: str, passwords: tuple[PasswordCredential, ...],
+          keys: tuple[KeyCredential, ...]) -> list[tuple[str, PasswordCredential | KeyCredential]]:
+    held: list[tuple[str, PasswordCredential | KeyCredential]] = [(holder, c) for c in passwords]
+    return held + [(holder, c) for c in keys]
 
 
 def _describe(holder: str, credential: PasswordCredential | KeyCredential) -> dict[str, Any]:
@@ -80,7 +80,7 @@ def excluded_app_without_workload_ca(ctx: Context,
             continue
         covering = [p for p in ctx.snapshot.conditional_access_policies if _covers(p, sp.id)]
         reason = _not_coverable_reason(ctx, sp)
-        evidence = {"coverage": "not-coverable" if reason else
+        evidence: dict[str, Any] = {"coverage": "not-coverable" if reason else
                     "covered" if covering else "not-covered",
                     "policies": [{"id": p.id, "displayName": p.display_name} for p in covering]}
         if reason:
@@ -135,7 +135,7 @@ def excluded_app_credential_lifetime(ctx: Context,
                 too_long.append({**_describe(holder, credential), "days": (end - start).days})
         problems = [f"{len(expired)} expired"] * bool(expired)
         problems += [f"{len(too_long)} valid longer than {limit.days} days"] * bool(too_long)
-        evidence = {"expired": expired, "too_long": too_long,
+        evidence: dict[str, Any] = {"expired": expired, "too_long": too_long,
                     "max_credential_days": limit.days}
         if problems:
             yield failed(resource, f"credentials: {', '.join(problems)}", **evidence)
@@ -184,7 +184,7 @@ def excluded_app_third_party(ctx: Context, params: Mapping[str, Any]) -> Iterato
             yield skipped(resource, NOT_FOUND)
             continue
         owner = sp.app_owner_organization_id
-        evidence = {"appOwnerOrganizationId": owner, "tenantId": ctx.snapshot.tenant.id}
+        evidence: dict[str, Any] = {"appOwnerOrganizationId": owner, "tenantId": ctx.snapshot.tenant.id}
         if owner and owner.lower() != tenant:
             yield failed(resource, f"the app is registered in another tenant ({owner})", **evidence)
         else:
@@ -228,7 +228,7 @@ def undeclared_exclusion(ctx: Context, params: Mapping[str, Any]) -> Iterator[Ou
     for item in ctx.excluded_apps:
         resource = exclusion_resource(item)
         declared = item.declared
-        evidence = {"sources": sorted(s.value for s in item.sources),
+        evidence: dict[str, Any] = {"sources": sorted(s.value for s in item.sources),
                     "policy": {"id": item.policy_id, "displayName": item.policy_name}}
         if declared is None:
             yield failed(resource, "excluded in the tenant but not declared in the configuration",

@@ -30,7 +30,7 @@ def _decided(ctx: Context) -> Iterator[tuple[ApprovalRequest, Identity]]:
 def self_approved_request(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
     for request, approver in _decided(ctx):
         requestor = request.requestor.principal
-        evidence = {"requestor": _identity(requestor), "approver": _identity(approver),
+        evidence: dict[str, Any] = {"requestor": _identity(requestor), "approver": _identity(approver),
                     "status": request.status}
         if requestor is not None and requestor.id.lower() == approver.id.lower():
             yield failed(request_resource(request), "the requestor approved their own request",
@@ -45,7 +45,7 @@ def request_approved_by_application(ctx: Context,
                                     params: Mapping[str, Any]) -> Iterator[Outcome]:
     for request, approver in _decided(ctx):
         application = request.approver.application if request.approver else None
-        evidence = {"approver": _identity(approver), "status": request.status}
+        evidence: dict[str, Any] = {"approver": _identity(approver), "status": request.status}
         if application is not None:
             yield failed(request_resource(request), "an application is recorded as the approver",
                          **evidence)
@@ -60,7 +60,7 @@ def weak_justification(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outc
         if request.status not in ("approved", "completed"):
             continue
         text = request.request_justification.strip()
-        evidence = {"justification": request.request_justification, "length": len(text),
+        evidence: dict[str, Any] = {"justification": request.request_justification, "length": len(text),
                     "min_justification_chars": minimum}
         if len(text) < minimum:
             problem = "empty" if not text else f"{len(text)} characters long"
@@ -79,7 +79,7 @@ def pending_request_expiring(ctx: Context, params: Mapping[str, Any]) -> Iterato
         if request.status != "needsApproval" or request.expiration_date_time is None:
             continue
         left = request.expiration_date_time - ctx.now
-        evidence = {"expirationDateTime": format_datetime(request.expiration_date_time),
+        evidence: dict[str, Any] = {"expirationDateTime": format_datetime(request.expiration_date_time),
                     "hours_left": round(left.total_seconds() / 3600, 1)}
         if left <= timedelta(0):
             yield failed(request_resource(request), "the request expired without a decision",
@@ -103,7 +103,7 @@ def approver_outside_approver_group(ctx: Context,
         policies = [p for p in ctx.snapshot.policies if not types or p.policy_type in types]
         group_ids = sorted({g for p in policies for g in p.approver_group_ids})
         member_of = [g for g in group_ids if _is_member(ctx, g, approver.id)]
-        evidence = {"approver": _identity(approver), "policy_types": sorted(types),
+        evidence: dict[str, Any] = {"approver": _identity(approver), "policy_types": sorted(types),
                     "approver_groups": group_ids}
         if member_of:
             yield passed(request_resource(request), "the approver is in an approver group",

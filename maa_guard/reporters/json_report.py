@@ -1,0 +1,89 @@
+"""The JSON report: every finding, passes included, in the schema of docs/report-schema.json.
+
+``schema_version`` changes only when a key is removed or its meaning changes; new keys may be
+added within a version.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from maa_guard.codec import encode, format_datetime
+from maa_guard.engine import ScanResult
+from maa_guard.model import Finding, Suppression
+from maa_guard.reporters import RenderOptions
+from maa_guard.reporters.summary import Summary, sources, summarise
+from maa_guard.snapshot import SourceStatus
+
+SCHEMA_VERSION = 1
+TOOL_NAME = "maa-guard"
+
+
+def render(result: ScanResult, options: RenderOptions) -> str:
+    return json.dumps(report(result), indent=2, ensure_ascii=False) + "\n"
+
+
+def report(result: ScanResult) -> dict[str, Any]:
+    snapshot = result.snapshot
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": TOOL_NAME, "version": result.tool_version},
+        "tenant": {"id": snapshot.tenant.id, "display_name": snapshot.tenant.display_name},
+        "collected_at": format_datetime(snapshot.collected_at),
+        "window": {"start": format_datetime(snapshot.window.start),
+                   "end": format_datetime(snapshot.window.end)},
+        "settings": {"fail_on": result.settings.fail_on.label,
+                     "allow_incomplete": result.settings.allow_incomplete},
+        "sources": {name: _source(status) for name, status in sources(result).items()},
+        "summary": _summary(summarise(result)),
+        "warnings": list(result.warnings),
+        "findings": [_finding(finding) for finding in result.findings],
+    }
+
+
+def _source(status: SourceStatus) -> dict[str, Any]:
+    return {"state": status.state.value, "reason": status.reason,
+            "missing_permission": status.missing_permission,
+            "missing_licence": status.missing_licence}
+
+
+def _summary(summary: Summary) -> dict[str, Any]:
+    return {
+        "verdict": summary.verdict.value,
+        "rules": summary.rules,
+        "checks": summary.checks,
+        "by_status": {status.value: count for status, count in summary.by_status.items()},
+        "failing_by_severity": {severity.label: count
+                                for severity, count in summary.failing.items()},
+        "failing": summary.failing_total,
+        "suppressed": summary.suppressed,
+        "baselined": summary.baselined,
+    }
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    resource = finding.resource
+    return {
+        "rule_id": finding.rule_id,
+        "slug": finding.slug,
+        "title": finding.title,
+        "severity": finding.severity.label,
+        "status": finding.status.value,
+        "resource": {"type": resource.type, "id": resource.id,
+                     "display_name": resource.display_name},
+        "message": finding.message,
+        "evidence": encode(finding.evidence),
+        "remediation": finding.remediation,
+        "suppression": _suppression(finding.suppression),
+        "fingerprint": finding.fingerprint,
+        "baselined": finding.baselined,
+        "counts_as_failure": finding.counts_as_failure,
+    }
+
+
+def _suppression(suppression: Suppression | None) -> dict[str, Any] | None:
+    if suppression is None:
+        return None
+    return {"reason": suppression.reason, "expires": suppression.expires,
+            "expired": suppression.expired}

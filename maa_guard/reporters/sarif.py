@@ -1,0 +1,144 @@
+"""SARIF 2.1.0: the catalogue as ``rules``, failures and unverifiable checks as ``results``.
+
+- A failure is a result of kind ``fail``; its level follows the finding's severity (critical and
+  high: ``error``, medium: ``warning``, low: ``note``). A suppressed failure carries an accepted
+  external suppression; an expired suppression is left out, so the failure counts again.
+- A check that could not verify (status ``error``) is a result of kind ``open`` and level
+  ``none``: SARIF's "could not determine whether this passes or fails".
+- Passes and skipped checks are not results.
+- Data sources that are not complete become tool execution notifications on the invocation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from maa_guard.codec import encode
+from maa_guard.engine import ScanResult
+from maa_guard.model import Finding, Resource, Severity, SourceState, Status
+from maa_guard.reporters import RenderOptions
+from maa_guard.reporters.summary import describe_source, incomplete_sources, unverified
+from maa_guard.snapshot import SourceStatus
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+INFORMATION_URI = "https://github.com/maa-guard/maa-guard"
+FINGERPRINT_KEY = "maaGuardFingerprint/v1"
+LEVELS = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning",
+          Severity.LOW: "note"}
+SECURITY_SEVERITY = {Severity.CRITICAL: "9.0", Severity.HIGH: "7.0", Severity.MEDIUM: "5.0",
+                     Severity.LOW: "3.0"}
+
+
+def render(result: ScanResult, options: RenderOptions) -> str:
+    return json.dumps(sarif_log(result), indent=2, ensure_ascii=False) + "\n"
+
+
+def sarif_log(result: ScanResult) -> dict[str, Any]:
+    rule_index = {rule_id: index for index, rule_id in enumerate(result.rules)}
+    with_baseline = result.settings.baseline is not None
+    results = [_result(f, rule_index[f.rule_id], result.snapshot.tenant.id, with_baseline)
+               for f in result.findings if f.status in (Status.FAIL, Status.ERROR)]
+    run = {
+        "tool": {"driver": _driver(result)},
+        "automationDetails": {"id": f"maa-guard/{result.snapshot.tenant.id}/"},
+        "invocations": [_invocation(result)],
+        "results": results,
+        "properties": {"tenant": {"id": result.snapshot.tenant.id,
+                                  "displayName": result.snapshot.tenant.display_name}},
+    }
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+def _driver(result: ScanResult) -> dict[str, Any]:
+    rules = []
+    for rule in result.rules.values():
+        severity = result.settings.rule_settings(rule.id).severity or rule.severity
+        rules.append({
+            "id": rule.id,
+            "name": pascal_case(rule.slug),
+            "shortDescription": {"text": rule.title},
+            "fullDescription": {"text": rule.summary},
+            "help": {"text": _help_text(rule.rationale, rule.remediation, rule.references),
+                     "markdown": _help_markdown(rule.rationale, rule.remediation,
+                                                rule.references)},
+            "helpUri": rule.references[0],
+            "defaultConfiguration": {"level": LEVELS[severity]},
+            "properties": {"security-severity": SECURITY_SEVERITY[severity],
+                           "tags": ["security", "intune", "multi-admin-approval", rule.area],
+                           "slug": rule.slug},
+        })
+    return {"name": "maa-guard", "version": result.tool_version,
+            "informationUri": INFORMATION_URI, "rules": rules}
+
+
+def pascal_case(slug: str) -> str:
+    """``excluded-app-client-secret`` -> ``ExcludedAppClientSecret``."""
+    return "".join(part[:1].upper() + part[1:] for part in slug.split("-"))
+
+
+def _help_text(rationale: str, remediation: str, references: tuple[str, ...]) -> str:
+    links = "\n".join(f"- {url}" for url in references)
+    return f"Why it matters:\n{rationale}\n\nHow to fix:\n{remediation}\n\nReferences:\n{links}"
+
+
+def _help_markdown(rationale: str, remediation: str, references: tuple[str, ...]) -> str:
+    links = "\n".join(f"- <{url}>" for url in references)
+    return (f"## Why it matters\n\n{rationale}\n\n## How to fix\n\n{remediation}\n\n"
+            f"## References\n\n{links}")
+
+
+def _result(finding: Finding, rule_index: int, tenant_id: str,
+            with_baseline: bool) -> dict[str, Any]:
+    resource = finding.resource
+    item: dict[str, Any] = {
+        "ruleId": finding.rule_id,
+        "ruleIndex": rule_index,
+        **_kind_and_level(finding),
+        "message": {"text": f"{resource.type} {resource.display_name or resource.id}: "
+                            f"{finding.message}"},
+        "locations": [{"logicalLocations": [_logical_location(resource, tenant_id)]}],
+        "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
+        "properties": {"severity": finding.severity.label, "status": finding.status.value,
+                       "evidence": encode(finding.evidence)},
+    }
+    if finding.is_suppressed and finding.suppression is not None:
+        item["suppressions"] = [{"kind": "external", "status": "accepted",
+                                 "justification": finding.suppression.reason}]
+    if with_baseline and finding.status is Status.FAIL:
+        item["baselineState"] = "unchanged" if finding.baselined else "new"
+    return item
+
+
+def _kind_and_level(finding: Finding) -> dict[str, str]:
+    if finding.status is Status.ERROR:
+        return {"kind": "open", "level": "none"}
+    return {"kind": "fail", "level": LEVELS[finding.severity]}
+
+
+def _logical_location(resource: Resource, tenant_id: str) -> dict[str, str]:
+    """``tenant/<tenantId>/group/<groupId>``; the tenant itself is ``tenant/<tenantId>``."""
+    qualified = f"tenant/{tenant_id}"
+    if resource.type != "tenant":
+        qualified += f"/{resource.type}/{resource.id}"
+    return {"name": resource.display_name or resource.id, "fullyQualifiedName": qualified,
+            "kind": resource.type}
+
+
+def _invocation(result: ScanResult) -> dict[str, Any]:
+    problems = incomplete_sources(result)
+    notifications = [_source_notification(name, status) for name, status in problems.items()]
+    notifications += [{"level": "warning", "message": {"text": text},
+                       "descriptor": {"id": "maa-guard/warning"}} for text in result.warnings]
+    return {"executionSuccessful": not problems and not unverified(result),
+            "toolExecutionNotifications": notifications}
+
+
+def _source_notification(name: str, status: SourceStatus) -> dict[str, Any]:
+    level = "error" if status.state is SourceState.FAILED else "warning"
+    properties = {"source": name, "state": status.state.value,
+                  "missingPermission": status.missing_permission,
+                  "missingLicence": status.missing_licence}
+    return {"level": level, "message": {"text": describe_source(name, status)},
+            "descriptor": {"id": f"maa-guard/source/{name}"},
+            "properties": {k: v for k, v in properties.items() if v is not None}}

@@ -1,0 +1,351 @@
+"""Benchmark: a large synthetic tenant through load, evaluate and the JSON report.
+
+Not a test: it prints figures. Run from the repository root:
+
+    python tests/benchmarks/bench_scan.py [--scale 1.0] [--keep FILE]
+
+Targets (issue 2): evaluate + report within 1.0x of a plain ``json.load`` of the same file;
+peak memory within 3x the file size; ``maa-guard --help`` within 0.3 s and
+``maa-guard scan --demo`` within 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+SOURCES = (
+    "access_policies",
+    "exclusions",
+    "approval_requests",
+    "groups",
+    "users",
+    "service_principals",
+    "conditional_access",
+    "rbac",
+    "audit_events",
+    "sign_in_activity",
+)
+POLICY_TYPES = (
+    "app",
+    "script",
+    "role",
+    "deviceWipe",
+    "deviceRetire",
+    "deviceDelete",
+    "compliancePolicy",
+    "configurationPolicy",
+    "tenantConfiguration",
+)
+AUDIT_KINDS = (
+    ("Application", "Create MobileApp", "MobileApp"),
+    ("DeviceConfiguration", "Patch DeviceConfiguration", "DeviceConfiguration"),
+    ("Compliance", "Patch DeviceCompliancePolicy", "DeviceCompliancePolicy"),
+    ("Device", "Wipe ManagedDevice", "ManagedDevice"),
+    ("Role", "Create RoleAssignment", "RoleAssignment"),
+)
+NOW = datetime(2026, 11, 1, 8, tzinfo=timezone.utc)
+TENANT = "00000000-0000-4000-8000-00000000cafe"
+
+
+def guid(kind: int, number: int) -> str:
+    return f"{kind:08x}-0000-4000-8000-{number:012x}"
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def generate(scale: float, seed: int = 7) -> dict[str, Any]:
+    rng = random.Random(seed)
+    n_sp, n_groups, n_events, n_requests = (
+        int(50_000 * scale),
+        int(2_000 * scale),
+        int(200_000 * scale),
+        int(50_000 * scale),
+    )
+    n_users = max(n_groups * 5, 10)
+    users = [
+        {
+            "id": guid(1, i),
+            "userPrincipalName": f"admin{i}@bench.example",
+            "displayName": f"Admin {i}",
+            "userType": "Guest" if i % 97 == 0 else "Member",
+            "accountEnabled": i % 53 != 0,
+            "intuneLicensed": i % 41 != 0,
+        }
+        for i in range(n_users)
+    ]
+    groups = [_group(i, rng, n_users) for i in range(n_groups)]
+    sps = [_service_principal(i, rng) for i in range(n_sp)]
+    policies = [_policy(i, rng, n_groups) for i in range(max(int(60 * scale), 9))]
+    for number in range(max(int(500 * scale), 1)):
+        policy = policies[number % len(policies)]
+        policy["exclusions"].append(
+            {"appId": guid(3, rng.randrange(n_sp)), "source": "policy-property"}
+        )
+    return {
+        "schema_version": 1,
+        "tool_version": "bench",
+        "collected_at": iso(NOW),
+        "tenant": {"id": TENANT, "display_name": "Bench", "workload_identities_premium": True},
+        "window": {"start": iso(NOW - timedelta(days=30)), "end": iso(NOW)},
+        "sources": {name: {"state": "complete"} for name in SOURCES},
+        "policies": policies,
+        "approval_requests": [_request(i, rng, n_users) for i in range(n_requests)],
+        "groups": groups,
+        "users": users,
+        "service_principals": sps,
+        "conditional_access_policies": [_ca_policy(i, rng, n_sp) for i in range(50)],
+        "role_definitions": [{"id": guid(6, i), "displayName": f"Role {i}"} for i in range(20)],
+        "role_assignments": [
+            {
+                "id": guid(7, i),
+                "displayName": f"Assignment {i}",
+                "members": [guid(2, rng.randrange(n_groups)) for _ in range(20)],
+            }
+            for i in range(100)
+        ],
+        "audit_events": [_event(i, rng, n_sp) for i in range(n_events)],
+        "sign_in_activity": [
+            {
+                "appId": guid(3, i),
+                "lastAppOnlyClientSignInDateTime": iso(NOW - timedelta(days=rng.randrange(200))),
+            }
+            for i in range(0, n_sp, 2)
+        ],
+    }
+
+
+def _group(i: int, rng: random.Random, n_users: int) -> dict[str, Any]:
+    members = [{"id": guid(1, rng.randrange(n_users)), "type": "user"} for _ in range(5)]
+    return {
+        "id": guid(2, i),
+        "displayName": f"Group {i}",
+        "securityEnabled": True,
+        "mailEnabled": i % 31 == 0,
+        "groupTypes": [],
+        "isAssignableToRole": i % 2 == 0,
+        "members": members,
+        "transitiveMembers": members,
+        "owners": [{"id": guid(1, 0), "type": "user"}] if i % 5 == 0 else [],
+    }
+
+
+def _service_principal(i: int, rng: random.Random) -> dict[str, Any]:
+    start = NOW - timedelta(days=rng.randrange(400))
+    return {
+        "id": guid(4, i),
+        "appId": guid(3, i),
+        "displayName": f"App {i}",
+        "accountEnabled": i % 19 != 0,
+        "appOwnerOrganizationId": TENANT if i % 7 else guid(9, i),
+        "servicePrincipalType": "Application",
+        "passwordCredentials": [
+            {
+                "keyId": guid(5, i),
+                "startDateTime": iso(start),
+                "endDateTime": iso(start + timedelta(days=730)),
+            }
+        ]
+        if i % 3 == 0
+        else [],
+        "keyCredentials": [
+            {
+                "keyId": guid(8, i),
+                "type": "AsymmetricX509Cert",
+                "usage": "Verify",
+                "startDateTime": iso(start),
+                "endDateTime": iso(start + timedelta(days=365)),
+            }
+        ],
+        "owners": [{"id": guid(1, i % 100), "type": "user"}] if i % 4 == 0 else [],
+        "appPermissions": ["DeviceManagementApps.ReadWrite.All"]
+        + (["Directory.ReadWrite.All"] if i % 11 == 0 else []),
+    }
+
+
+def _policy(i: int, rng: random.Random, n_groups: int) -> dict[str, Any]:
+    return {
+        "id": guid(10, i),
+        "displayName": f"Policy {i}",
+        "policyType": POLICY_TYPES[i % len(POLICY_TYPES)],
+        "policyPlatform": "notApplicable",
+        "approverGroupIds": [guid(2, rng.randrange(n_groups)) for _ in range(2)],
+        "lastModifiedDateTime": iso(NOW - timedelta(days=i)),
+        "exclusions": [],
+    }
+
+
+def _request(i: int, rng: random.Random, n_users: int) -> dict[str, Any]:
+    status = ("approved", "completed", "needsApproval", "rejected", "expired")[i % 5]
+    requestor, approver = guid(1, rng.randrange(n_users)), guid(1, rng.randrange(n_users))
+    return {
+        "id": guid(11, i),
+        "status": status,
+        "requestDateTime": iso(NOW - timedelta(hours=rng.randrange(700))),
+        "expirationDateTime": iso(NOW + timedelta(hours=rng.randrange(-24, 72))),
+        "requestor": {"user": {"id": requestor, "displayName": "Requestor"}},
+        "approver": None
+        if status == "needsApproval"
+        else {"user": {"id": approver, "displayName": "Approver"}},
+        "requestJustification": "CHG0001234 routine change" if i % 9 else "",
+        "requiredOperationApprovalPolicyTypes": [POLICY_TYPES[i % len(POLICY_TYPES)]],
+    }
+
+
+def _ca_policy(i: int, rng: random.Random, n_sp: int) -> dict[str, Any]:
+    return {
+        "id": guid(12, i),
+        "displayName": f"CA {i}",
+        "state": "enabled",
+        "conditions": {
+            "clientApplications": {
+                "includeServicePrincipals": [guid(4, rng.randrange(n_sp)) for _ in range(20)]
+            },
+            "locations": {"includeLocations": ["All"]},
+        },
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]},
+    }
+
+
+def _event(i: int, rng: random.Random, n_sp: int) -> dict[str, Any]:
+    category, activity, kind = AUDIT_KINDS[i % len(AUDIT_KINDS)]
+    return {
+        "id": guid(13, i),
+        "activityDateTime": iso(NOW - timedelta(minutes=rng.randrange(43000))),
+        "activity": activity,
+        "activityType": activity,
+        "activityOperationType": activity.split(" ")[0],
+        "activityResult": "Failure" if i % 101 == 0 else "Success",
+        "category": category,
+        "componentName": "MultiAdminApproval" if i % 101 == 0 else "",
+        "actor": {
+            "applicationId": guid(3, rng.randrange(min(n_sp, 2000))),
+            "applicationDisplayName": "Automation",
+        },
+        "resources": [{"resourceId": guid(14, i), "displayName": "Object", "type": kind}],
+    }
+
+
+def child(path: Path, out: Path) -> None:
+    """Runs in its own process so that its peak memory is its own."""
+    from maa_guard.catalogue import load_catalogue
+    from maa_guard.checks import all_checks
+    from maa_guard.config import Settings
+    from maa_guard.engine import evaluate
+    from maa_guard.reporters import OutputFormat, render
+    from maa_guard.snapshot_file import load_snapshot
+
+    started = time.perf_counter()
+    with path.open("rb") as handle:
+        json.load(handle)
+    parsed = time.perf_counter()
+    raw_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    snapshot = load_snapshot(path)
+    loaded = time.perf_counter()
+    result = evaluate(
+        snapshot, load_catalogue(), all_checks(), Settings(), NOW.date(), tool_version="bench"
+    )
+    evaluated = time.perf_counter()
+    out.write_text(render(result, OutputFormat.JSON), encoding="utf-8")
+    reported = time.perf_counter()
+    print(
+        json.dumps(
+            {
+                "json_load": parsed - started,
+                "load": loaded - parsed,
+                "evaluate": evaluated - loaded,
+                "report": reported - evaluated,
+                "findings": len(result.findings),
+                "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "raw_peak_kib": raw_peak,
+            }
+        )
+    )
+
+
+def best_wall_time(command: list[str], runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--keep", type=Path, help="keep the generated snapshot here")
+    parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = args.keep or Path(folder) / "bench-snapshot.json"
+        path.write_text(json.dumps(generate(args.scale)), encoding="utf-8")
+        size_mib = path.stat().st_size / 2**20
+        finished = subprocess.run(
+            [sys.executable, __file__, "--child", str(path), str(Path(folder) / "report.json")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if finished.returncode != 0:
+        sys.exit(f"benchmark child failed:\n{finished.stderr}")
+    figures = json.loads(finished.stdout)
+    report(figures, size_mib)
+
+
+def report(figures: dict[str, Any], size_mib: float) -> None:
+    python = sys.executable
+    baseline = best_wall_time([python, "-c", "pass"])
+    help_time = best_wall_time([python, "-m", "maa_guard", "--help"])
+    demo_time = best_wall_time([python, "-m", "maa_guard", "scan", "--demo", "--format", "json"])
+    work = figures["evaluate"] + figures["report"]
+    peak_mib = figures["peak_kib"] / 1024
+    print(f"snapshot file: {size_mib:.1f} MiB, {figures['findings']} findings")
+    print(f"plain json.load:          {figures['json_load']:.2f} s (1.00x)")
+    print(
+        f"load + validate:          {figures['load']:.2f} s "
+        f"({figures['load'] / figures['json_load']:.2f}x json.load)"
+    )
+    print(f"evaluate:                 {figures['evaluate']:.2f} s")
+    print(f"JSON report:              {figures['report']:.2f} s")
+    print(
+        f"evaluate + report:        {work:.2f} s ({work / figures['json_load']:.2f}x json.load;"
+        " target <= 1.0x)"
+    )
+    print(
+        f"total load+eval+report:   {figures['load'] + work:.2f} s "
+        f"({(figures['load'] + work) / figures['json_load']:.2f}x json.load)"
+    )
+    print(
+        f"peak RSS:                 {peak_mib:.0f} MiB ({peak_mib / size_mib:.2f}x file size; "
+        "target <= 3x); after plain json.load alone: "
+        f"{figures['raw_peak_kib'] / 1024:.0f} MiB"
+    )
+    print(f"python -c pass:           {baseline:.3f} s")
+    print(
+        f"maa-guard --help:         {help_time:.3f} s (+{help_time - baseline:.3f} s; "
+        "target <= 0.3 s)"
+    )
+    print(
+        f"maa-guard scan --demo:    {demo_time:.3f} s (+{demo_time - baseline:.3f} s; "
+        "target <= 1 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
