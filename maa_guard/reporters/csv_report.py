@@ -15,8 +15,19 @@ from maa_guard.model import Finding
 from maa_guard.reporters import RenderOptions
 from maa_guard.reporters.text import csv_cell
 
-COLUMNS = ("rule_id", "slug", "severity", "status", "resource_type", "resource_id",
-           "resource_name", "message", "remediation", "suppressed", "fingerprint")
+COLUMNS = (
+    "rule_id",
+    "slug",
+    "severity",
+    "status",
+    "resource_type",
+    "resource_id",
+    "resource_name",
+    "message",
+    "remediation",
+    "suppressed",
+    "fingerprint",
+)
 
 
 def render(result: ScanResult, options: RenderOptions) -> str:
@@ -29,7 +40,16 @@ def render(result: ScanResult, options: RenderOptions) -> str:
 
 def _row(finding: Finding) -> tuple[str, ...]:
     resource = finding.resource
-    return (finding.rule_id, finding.slug, finding.severity.label, finding.status.value,
-            resource.type, resource.id, resource.display_name, finding.message,
-            finding.remediation, "true" if finding.is_suppressed else "false",
-            finding.fingerprint)
+    return (
+        finding.rule_id,
+        finding.slug,
+        finding.severity.label,
+        finding.status.value,
+        resource.type,
+        resource.id,
+        resource.display_name,
+        finding.message,
+        finding.remediation,
+        "true" if finding.is_suppressed else "false",
+        finding.fingerprint,
+    )

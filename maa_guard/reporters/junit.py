@@ -21,10 +21,12 @@ DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
 def render(result: ScanResult, options: RenderOptions) -> str:
+    by_rule: dict[str, list[Finding]] = {rule_id: [] for rule_id in result.rules}
+    for finding in result.findings:
+        by_rule[finding.rule_id].append(finding)
     root = ET.Element("testsuites", name="maa-guard")
     for rule in result.rules.values():
-        findings = [f for f in result.findings if f.rule_id == rule.id]
-        root.append(_suite(rule, findings))
+        root.append(_suite(rule, by_rule[rule.id]))
     _count(root, root.findall("testsuite/testcase"))
     ET.indent(root)
     return DECLARATION + ET.tostring(root, encoding="unicode") + "\n"
@@ -33,8 +35,11 @@ def render(result: ScanResult, options: RenderOptions) -> str:
 def _suite(rule: Rule, findings: list[Finding]) -> ET.Element:
     suite = ET.Element("testsuite", name=f"{rule.id} {rule.slug}")
     properties = ET.SubElement(suite, "properties")
-    for name, value in (("title", rule.title), ("severity", rule.severity.label),
-                        ("area", rule.area)):
+    for name, value in (
+        ("title", rule.title),
+        ("severity", rule.severity.label),
+        ("area", rule.area),
+    ):
         ET.SubElement(properties, "property", name=name, value=inert(value))
     for finding in findings:
         suite.append(_case(finding))
@@ -51,8 +56,12 @@ def _count(element: ET.Element, cases: Iterable[ET.Element]) -> None:
 
 
 def _case(finding: Finding) -> ET.Element:
-    case = ET.Element("testcase", classname=f"{finding.rule_id}.{finding.slug}",
-                      name=inert(case_name(finding.resource)), time="0")
+    case = ET.Element(
+        "testcase",
+        classname=f"{finding.rule_id}.{finding.slug}",
+        name=inert(case_name(finding.resource)),
+        time="0",
+    )
     if finding.counts_as_failure:
         _child(case, "failure", finding.message, finding.severity.label, _details(finding))
     elif finding.status is Status.FAIL:
@@ -79,10 +88,12 @@ def _child(case: ET.Element, tag: str, message: str, kind: str = "", body: str =
 
 
 def _details(finding: Finding) -> str:
-    lines = [f"rule: {finding.rule_id} {finding.slug} ({finding.title})",
-             f"severity: {finding.severity.label}",
-             f"resource: {resource_label(finding.resource)}",
-             f"fingerprint: {finding.fingerprint}"]
+    lines = [
+        f"rule: {finding.rule_id} {finding.slug} ({finding.title})",
+        f"severity: {finding.severity.label}",
+        f"resource: {resource_label(finding.resource)}",
+        f"fingerprint: {finding.fingerprint}",
+    ]
     note = suppression_note(finding)
     if note:
         lines.append(note)

@@ -6,6 +6,8 @@
 - A check that could not verify (status ``error``) is a result of kind ``open`` and level
   ``none``: SARIF's "could not determine whether this passes or fails".
 - Passes and skipped checks are not results.
+- A tenant resource is not a file: each result names it as a logical location and, because GitHub
+  code scanning requires one, as an artifact URI of the same path (``tenant/<id>/group/<id>``).
 - Data sources that are not complete become tool execution notifications on the invocation.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from maa_guard.codec import encode
 from maa_guard.engine import ScanResult
@@ -24,10 +27,18 @@ from maa_guard.snapshot import SourceStatus
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/maa-guard/maa-guard"
 FINGERPRINT_KEY = "maaGuardFingerprint/v1"
-LEVELS = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning",
-          Severity.LOW: "note"}
-SECURITY_SEVERITY = {Severity.CRITICAL: "9.0", Severity.HIGH: "7.0", Severity.MEDIUM: "5.0",
-                     Severity.LOW: "3.0"}
+LEVELS = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+}
+SECURITY_SEVERITY = {
+    Severity.CRITICAL: "9.0",
+    Severity.HIGH: "7.0",
+    Severity.MEDIUM: "5.0",
+    Severity.LOW: "3.0",
+}
 
 
 def render(result: ScanResult, options: RenderOptions) -> str:
@@ -37,15 +48,22 @@ def render(result: ScanResult, options: RenderOptions) -> str:
 def sarif_log(result: ScanResult) -> dict[str, Any]:
     rule_index = {rule_id: index for index, rule_id in enumerate(result.rules)}
     with_baseline = result.settings.baseline is not None
-    results = [_result(f, rule_index[f.rule_id], result.snapshot.tenant.id, with_baseline)
-               for f in result.findings if f.status in (Status.FAIL, Status.ERROR)]
+    results = [
+        _result(f, rule_index[f.rule_id], result.snapshot.tenant.id, with_baseline)
+        for f in result.findings
+        if f.status in (Status.FAIL, Status.ERROR)
+    ]
     run = {
         "tool": {"driver": _driver(result)},
         "automationDetails": {"id": f"maa-guard/{result.snapshot.tenant.id}/"},
         "invocations": [_invocation(result)],
         "results": results,
-        "properties": {"tenant": {"id": result.snapshot.tenant.id,
-                                  "displayName": result.snapshot.tenant.display_name}},
+        "properties": {
+            "tenant": {
+                "id": result.snapshot.tenant.id,
+                "displayName": result.snapshot.tenant.display_name,
+            }
+        },
     }
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
@@ -54,22 +72,31 @@ def _driver(result: ScanResult) -> dict[str, Any]:
     rules = []
     for rule in result.rules.values():
         severity = result.settings.rule_settings(rule.id).severity or rule.severity
-        rules.append({
-            "id": rule.id,
-            "name": pascal_case(rule.slug),
-            "shortDescription": {"text": rule.title},
-            "fullDescription": {"text": rule.summary},
-            "help": {"text": _help_text(rule.rationale, rule.remediation, rule.references),
-                     "markdown": _help_markdown(rule.rationale, rule.remediation,
-                                                rule.references)},
-            "helpUri": rule.references[0],
-            "defaultConfiguration": {"level": LEVELS[severity]},
-            "properties": {"security-severity": SECURITY_SEVERITY[severity],
-                           "tags": ["security", "intune", "multi-admin-approval", rule.area],
-                           "slug": rule.slug},
-        })
-    return {"name": "maa-guard", "version": result.tool_version,
-            "informationUri": INFORMATION_URI, "rules": rules}
+        rules.append(
+            {
+                "id": rule.id,
+                "name": pascal_case(rule.slug),
+                "shortDescription": {"text": rule.title},
+                "fullDescription": {"text": rule.summary},
+                "help": {
+                    "text": _help_text(rule.rationale, rule.remediation, rule.references),
+                    "markdown": _help_markdown(rule.rationale, rule.remediation, rule.references),
+                },
+                "helpUri": rule.references[0],
+                "defaultConfiguration": {"level": LEVELS[severity]},
+                "properties": {
+                    "security-severity": SECURITY_SEVERITY[severity],
+                    "tags": ["security", "intune", "multi-admin-approval", rule.area],
+                    "slug": rule.slug,
+                },
+            }
+        )
+    return {
+        "name": "maa-guard",
+        "version": result.tool_version,
+        "informationUri": INFORMATION_URI,
+        "rules": rules,
+    }
 
 
 def pascal_case(slug: str) -> str:
@@ -84,27 +111,35 @@ def _help_text(rationale: str, remediation: str, references: tuple[str, ...]) ->
 
 def _help_markdown(rationale: str, remediation: str, references: tuple[str, ...]) -> str:
     links = "\n".join(f"- <{url}>" for url in references)
-    return (f"## Why it matters\n\n{rationale}\n\n## How to fix\n\n{remediation}\n\n"
-            f"## References\n\n{links}")
+    return (
+        f"## Why it matters\n\n{rationale}\n\n## How to fix\n\n{remediation}\n\n"
+        f"## References\n\n{links}"
+    )
 
 
-def _result(finding: Finding, rule_index: int, tenant_id: str,
-            with_baseline: bool) -> dict[str, Any]:
+def _result(
+    finding: Finding, rule_index: int, tenant_id: str, with_baseline: bool
+) -> dict[str, Any]:
     resource = finding.resource
     item: dict[str, Any] = {
         "ruleId": finding.rule_id,
         "ruleIndex": rule_index,
         **_kind_and_level(finding),
-        "message": {"text": f"{resource.type} {resource.display_name or resource.id}: "
-                            f"{finding.message}"},
-        "locations": [{"logicalLocations": [_logical_location(resource, tenant_id)]}],
+        "message": {
+            "text": f"{resource.type} {resource.display_name or resource.id}: {finding.message}"
+        },
+        "locations": [_location(resource, tenant_id)],
         "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
-        "properties": {"severity": finding.severity.label, "status": finding.status.value,
-                       "evidence": encode(finding.evidence)},
+        "properties": {
+            "severity": finding.severity.label,
+            "status": finding.status.value,
+            "evidence": encode(finding.evidence),
+        },
     }
     if finding.is_suppressed and finding.suppression is not None:
-        item["suppressions"] = [{"kind": "external", "status": "accepted",
-                                 "justification": finding.suppression.reason}]
+        item["suppressions"] = [
+            {"kind": "external", "status": "accepted", "justification": finding.suppression.reason}
+        ]
     if with_baseline and finding.status is Status.FAIL:
         item["baselineState"] = "unchanged" if finding.baselined else "new"
     return item
@@ -116,29 +151,49 @@ def _kind_and_level(finding: Finding) -> dict[str, str]:
     return {"kind": "fail", "level": LEVELS[finding.severity]}
 
 
-def _logical_location(resource: Resource, tenant_id: str) -> dict[str, str]:
-    """``tenant/<tenantId>/group/<groupId>``; the tenant itself is ``tenant/<tenantId>``."""
+def _location(resource: Resource, tenant_id: str) -> dict[str, Any]:
+    """The resource as a logical location, ``tenant/<tenantId>/group/<groupId>`` (the tenant
+    itself is ``tenant/<tenantId>``), and the same path as the artifact URI, because GitHub code
+    scanning rejects a result whose location has no ``physicalLocation.artifactLocation.uri``.
+    """
     qualified = f"tenant/{tenant_id}"
     if resource.type != "tenant":
         qualified += f"/{resource.type}/{resource.id}"
-    return {"name": resource.display_name or resource.id, "fullyQualifiedName": qualified,
-            "kind": resource.type}
+    logical = {
+        "name": resource.display_name or resource.id,
+        "fullyQualifiedName": qualified,
+        "kind": resource.type,
+    }
+    return {
+        "physicalLocation": {"artifactLocation": {"uri": quote(qualified, safe="/")}},
+        "logicalLocations": [logical],
+    }
 
 
 def _invocation(result: ScanResult) -> dict[str, Any]:
     problems = incomplete_sources(result)
     notifications = [_source_notification(name, status) for name, status in problems.items()]
-    notifications += [{"level": "warning", "message": {"text": text},
-                       "descriptor": {"id": "maa-guard/warning"}} for text in result.warnings]
-    return {"executionSuccessful": not problems and not unverified(result),
-            "toolExecutionNotifications": notifications}
+    notifications += [
+        {"level": "warning", "message": {"text": text}, "descriptor": {"id": "maa-guard/warning"}}
+        for text in result.warnings
+    ]
+    return {
+        "executionSuccessful": not problems and not unverified(result),
+        "toolExecutionNotifications": notifications,
+    }
 
 
 def _source_notification(name: str, status: SourceStatus) -> dict[str, Any]:
     level = "error" if status.state is SourceState.FAILED else "warning"
-    properties = {"source": name, "state": status.state.value,
-                  "missingPermission": status.missing_permission,
-                  "missingLicence": status.missing_licence}
-    return {"level": level, "message": {"text": describe_source(name, status)},
-            "descriptor": {"id": f"maa-guard/source/{name}"},
-            "properties": {k: v for k, v in properties.items() if v is not None}}
+    properties = {
+        "source": name,
+        "state": status.state.value,
+        "missingPermission": status.missing_permission,
+        "missingLicence": status.missing_licence,
+    }
+    return {
+        "level": level,
+        "message": {"text": describe_source(name, status)},
+        "descriptor": {"id": f"maa-guard/source/{name}"},
+        "properties": {k: v for k, v in properties.items() if v is not None},
+    }

@@ -83,8 +83,9 @@ def failing(result: ScanResult) -> list[Finding]:
 
 def quieted(result: ScanResult) -> list[Finding]:
     """Failures that do not count: suppressed or known from the baseline."""
-    return by_severity([f for f in result.findings
-                        if f.status is Status.FAIL and not f.counts_as_failure])
+    return by_severity(
+        [f for f in result.findings if f.status is Status.FAIL and not f.counts_as_failure]
+    )
 
 
 def unverified(result: ScanResult) -> list[Finding]:
@@ -102,8 +103,11 @@ def sources(result: ScanResult) -> dict[str, SourceStatus]:
 
 
 def incomplete_sources(result: ScanResult) -> dict[str, SourceStatus]:
-    return {name: status for name, status in sources(result).items()
-            if status.state is not SourceState.COMPLETE}
+    return {
+        name: status
+        for name, status in sources(result).items()
+        if status.state is not SourceState.COMPLETE
+    }
 
 
 def describe_source(name: str, status: SourceStatus) -> str:

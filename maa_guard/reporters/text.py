@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 
-# C0 controls except tab and newline, DEL, C1 controls, bidirectional and zero-width format
-# characters, the byte order mark, the two non-characters and lone surrogates. After ``inert`` a
-# string holds only characters that XML 1.0 allows.
+# C0 controls except tab and newline, DEL, C1 controls, the invisible characters that reorder or
+# hide text (bidirectional marks, embeddings, overrides and isolates, zero-width space, word
+# joiner, line and paragraph separators, byte order mark), the two non-characters and lone
+# surrogates. Zero-width (non-)joiners stay: scripts and emoji sequences need them. After ``inert``
+# a string holds only characters that XML 1.0 allows.
 _CONTROL = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069"
-    "\ufeff\ufffe\uffff\ud800-\udfff]"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060"
+    "\u2066-\u2069\ufeff\ufffe\uffff\ud800-\udfff]"
 )
 _WHITESPACE = re.compile(r"[\t\n]+")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
