@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -142,6 +143,10 @@ def _color(args: argparse.Namespace) -> bool:
     )
 
 
+def _width() -> int:
+    return shutil.get_terminal_size((120, 40)).columns if sys.stdout.isatty() else 120
+
+
 def _run_scan(args: argparse.Namespace) -> int:
     from maa_guard.gate import exit_code
     from maa_guard.reporters import OutputFormat, RenderOptions
@@ -158,14 +163,17 @@ def _run_scan(args: argparse.Namespace) -> int:
     }
     request = ScanRequest(args.snapshot, args.demo, args.config, flags, args.write_baseline)
     result = run_scan(request, os.environ, Path.cwd(), date.today())
-    options = RenderOptions(color=_color(args), show_suppressed=args.show_suppressed)
+    options = RenderOptions(
+        color=_color(args), width=_width(), show_suppressed=args.show_suppressed
+    )
     stdout_format = OutputFormat(args.format or ("table" if sys.stdout.isatty() else "json"))
     write_outputs(result, [*outputs], options)
     if args.write_baseline:
         _write_baseline(result, args.write_baseline)
     _emit(result, stdout_format, options)
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    if stdout_format is not OutputFormat.TABLE:  # the table shows its warnings itself
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     return exit_code(result)
 
 

@@ -12,8 +12,16 @@ from maa_guard.catalogue import Rule
 from maa_guard.checks import CheckFunction
 from maa_guard.config import Settings, SuppressionEntry
 from maa_guard.context import Context
-from maa_guard.model import Finding, Outcome, Resource, SourceState, Status, Suppression
-from maa_guard.snapshot import Snapshot
+from maa_guard.model import (
+    Finding,
+    Outcome,
+    Resource,
+    Severity,
+    SourceState,
+    Status,
+    Suppression,
+)
+from maa_guard.snapshot import Snapshot, SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +37,6 @@ class ScanResult:
     tool_version: str
     warnings: tuple[str, ...] = ()
     context: Context | None = field(default=None, compare=False)
-
-    @property
-    def incomplete_sources(self) -> dict[str, str]:
-        return {
-            name: status.state.value
-            for name, status in self.snapshot.sources.items()
-            if status.state is not SourceState.COMPLETE
-        }
 
 
 def fingerprint(rule_id: str, tenant_id: str, resource_id: str) -> str:
@@ -59,7 +59,8 @@ def evaluate(
     findings: list[Finding] = []
     for rule in selected.values():
         outcomes = _run(rule, checks[rule.id], context, settings, snapshot)
-        findings.extend(_finding(rule, o, snapshot.tenant.id, settings) for o in outcomes)
+        override = settings.rule_settings(rule.id).severity
+        findings.extend(_finding(rule, o, snapshot.tenant.id, override) for o in outcomes)
     findings, warnings = _apply_suppressions(findings, settings.suppressions, today)
     if baseline:
         findings = [_baselined(f, baseline) for f in findings]
@@ -74,12 +75,10 @@ def _run(
     tenant = Resource("tenant", snapshot.tenant.id, snapshot.tenant.display_name)
     missing = _incomplete_sources(rule, snapshot)
     if missing:
+        reasons = "; ".join(status.describe(name) for name, status in missing.items())
         return [
             Outcome(
-                Status.ERROR,
-                tenant,
-                "could not verify: " + "; ".join(missing),
-                {"sources": [m.split(" ", 1)[0] for m in missing]},
+                Status.ERROR, tenant, f"could not verify: {reasons}", {"sources": list(missing)}
             )
         ]
     try:
@@ -90,25 +89,13 @@ def _run(
     return outcomes or [Outcome(Status.SKIPPED, tenant, "nothing to evaluate in this tenant")]
 
 
-def _incomplete_sources(rule: Rule, snapshot: Snapshot) -> list[str]:
-    problems = []
-    for name in rule.data_sources:
-        status = snapshot.source_state(name)
-        if status.state is SourceState.COMPLETE:
-            continue
-        detail = f"{name} is {status.state.value}"
-        if status.reason:
-            detail += f" ({status.reason})"
-        if status.missing_permission:
-            detail += f"; missing permission {status.missing_permission}"
-        if status.missing_licence:
-            detail += f"; missing licence {status.missing_licence}"
-        problems.append(detail)
-    return problems
+def _incomplete_sources(rule: Rule, snapshot: Snapshot) -> dict[str, SourceStatus]:
+    states = {name: snapshot.source_state(name) for name in rule.data_sources}
+    return {name: s for name, s in states.items() if s.state is not SourceState.COMPLETE}
 
 
-def _finding(rule: Rule, outcome: Outcome, tenant_id: str, settings: Settings) -> Finding:
-    severity = settings.rule_settings(rule.id).severity or outcome.severity or rule.severity
+def _finding(rule: Rule, outcome: Outcome, tenant_id: str, override: Severity | None) -> Finding:
+    severity = override or outcome.severity or rule.severity
     return Finding(
         rule_id=rule.id,
         slug=rule.slug,

@@ -36,6 +36,17 @@ class SourceStatus:
     missing_permission: str | None = None
     missing_licence: str | None = None
 
+    def describe(self, name: str) -> str:
+        """``groups is failed (HTTP 403); missing permission GroupMember.Read.All``."""
+        text = f"{name} is {self.state.value}"
+        if self.reason:
+            text += f" ({self.reason})"
+        if self.missing_permission:
+            text += f"; missing permission {self.missing_permission}"
+        if self.missing_licence:
+            text += f"; missing licence {self.missing_licence}"
+        return text
+
 
 @dataclass(frozen=True, slots=True)
 class Window:

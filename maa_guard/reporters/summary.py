@@ -112,14 +112,7 @@ def incomplete_sources(result: ScanResult) -> dict[str, SourceStatus]:
 
 def describe_source(name: str, status: SourceStatus) -> str:
     """``groups is failed (HTTP 403); missing permission Group.Read.All``."""
-    text = f"{name} is {status.state.value}"
-    if status.reason:
-        text += f" ({status.reason})"
-    if status.missing_permission:
-        text += f"; missing permission {status.missing_permission}"
-    if status.missing_licence:
-        text += f"; missing licence {status.missing_licence}"
-    return text
+    return status.describe(name)
 
 
 def resource_label(resource: Resource) -> str:
