@@ -106,8 +106,8 @@ def effective_exclusions(
     snapshot: Snapshot, declared: Iterable[DeclaredExclusion]
 ) -> tuple[ExcludedApp, ...]:
     """Every (policy, app) exclusion from the snapshot and from config, merged by source."""
-    sps_by_app = {sp.app_id: sp for sp in snapshot.service_principals}
-    sps_by_id = {sp.id: sp for sp in snapshot.service_principals}
+    sps_by_app = {sp.app_id.lower(): sp for sp in snapshot.service_principals}
+    sps_by_id = {sp.id.lower(): sp for sp in snapshot.service_principals}
     merged: dict[tuple[str, str], ExcludedApp] = {}
     for policy in snapshot.policies:
         for exclusion in policy.exclusions:
@@ -155,8 +155,8 @@ def resolve_policy(reference: str, policies: Iterable[AccessPolicy]) -> AccessPo
 
 
 def _app_id(reference: str, sps_by_id: Mapping[str, ServicePrincipal]) -> str:
-    """Config and policies may name an app by its service principal object id."""
-    sp = sps_by_id.get(reference)
+    """Config and policies may name an app by its service principal object id, in any case."""
+    sp = sps_by_id.get(reference.lower())
     return sp.app_id if sp is not None else reference
 
 
@@ -168,12 +168,12 @@ def _excluded(
     sp_id: str | None,
     name: str,
 ) -> ExcludedApp:
-    sp = sps_by_app.get(app_id)
+    sp = sps_by_app.get(app_id.lower())
     return ExcludedApp(
         policy_id=policy.id,
         policy_name=policy.display_name,
         policy_type=policy.policy_type,
-        app_id=app_id,
+        app_id=sp.app_id if sp else app_id,
         service_principal_id=sp.id if sp else sp_id,
         display_name=sp.display_name if sp and sp.display_name else name,
         sources=frozenset({source}),

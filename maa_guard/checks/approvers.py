@@ -33,7 +33,8 @@ def too_few_approvers(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outco
             user = ctx.users_by_id.get(member.id) if member.type == "user" else None
             if user is not None and user.account_enabled and user.user_type == "Member":
                 eligible.append(user.user_principal_name)
-        evidence: dict[str, Any] = {"eligible_approvers": sorted(eligible), "min_approvers": minimum}
+        evidence: dict[str, Any] = {"eligible_approvers": sorted(eligible),
+                                    "min_approvers": minimum}
         if len(eligible) >= minimum:
             yield passed(group_resource(group.id, group),
                          f"{len(eligible)} enabled member users can approve", **evidence)

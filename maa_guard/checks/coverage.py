@@ -35,8 +35,9 @@ def unprotected_workload(ctx: Context, params: Mapping[str, Any]) -> Iterator[Ou
                          f"{len(covering)} access polic{'y' if len(covering) == 1 else 'ies'}",
                          policies=policy_refs(covering))
         elif covering:
-            yield failed(resource, f"no access policy protects {', '.join(missing)}", severity=severity,
-                         unprotected_types=missing, policies=policy_refs(covering))
+            yield failed(resource, f"no access policy protects {', '.join(missing)}",
+                         severity=severity, unprotected_types=missing,
+                         policies=policy_refs(covering))
         else:
             yield failed(resource, f"no access policy protects {workload.label.lower()}",
                          severity=severity,
@@ -54,7 +55,8 @@ def single_platform_app_policy(ctx: Context, params: Mapping[str, Any]) -> Itera
                  for part in (policy.policy_platform or ALL_PLATFORMS).split(",") if part.strip()}
     windows = sorted(platforms & WINDOWS_PLATFORMS)
     others = sorted(platforms - WINDOWS_PLATFORMS - {ALL_PLATFORMS, "unknownFutureValue"})
-    evidence: dict[str, Any] = {"platforms": sorted(platforms), "policies": policy_refs(app_policies)}
+    evidence: dict[str, Any] = {"platforms": sorted(platforms),
+                                "policies": policy_refs(app_policies)}
     if ALL_PLATFORMS in platforms or (windows and others):
         yield passed(resource, "app access policies cover Windows and non-Windows platforms",
                      **evidence)

@@ -23,7 +23,10 @@ ALL_IN_TENANT = "ServicePrincipalsInMyTenant"
 NOT_FOUND = "the app has no service principal in the tenant (see MAA407)"
 
 
-def _excluded(ctx: Context) -> Iterator[tuple[Resource, ServicePrincipal | None, list[ExcludedApp]]]:
+ExcludedEntry = tuple[Resource, ServicePrincipal | None, list[ExcludedApp]]
+
+
+def _excluded(ctx: Context) -> Iterator[ExcludedEntry]:
     for app_id, items in ctx.exclusions_by_app.items():
         name = ctx.app_name(app_id, items[0].display_name)
         yield app_resource(items[0].app_id, name), ctx.service_principal(app_id), items
@@ -74,7 +77,7 @@ def excluded_app_client_secret(ctx: Context, params: Mapping[str, Any]) -> Itera
 @check("MAA402")
 def excluded_app_without_workload_ca(ctx: Context,
                                      params: Mapping[str, Any]) -> Iterator[Outcome]:
-    for resource, sp, items in _excluded(ctx):
+    for resource, sp, _items in _excluded(ctx):
         if sp is None:
             yield skipped(resource, NOT_FOUND)
             continue
@@ -170,7 +173,8 @@ def excluded_app_user_owners(ctx: Context, params: Mapping[str, Any]) -> Iterato
         owners = [*sp.owners, *(sp.application.owners if sp.application else ())]
         users = sorted({o.display_name or o.id for o in owners if o.type == "user"})
         if users:
-            yield failed(resource, f"{len(users)} user(s) own the app and can add credentials to it",
+            yield failed(resource,
+                         f"{len(users)} user(s) own the app and can add credentials to it",
                          user_owners=users)
         else:
             yield passed(resource, "no user owns the app or its service principal", user_owners=[])
@@ -184,7 +188,8 @@ def excluded_app_third_party(ctx: Context, params: Mapping[str, Any]) -> Iterato
             yield skipped(resource, NOT_FOUND)
             continue
         owner = sp.app_owner_organization_id
-        evidence: dict[str, Any] = {"appOwnerOrganizationId": owner, "tenantId": ctx.snapshot.tenant.id}
+        evidence: dict[str, Any] = {"appOwnerOrganizationId": owner,
+                                    "tenantId": ctx.snapshot.tenant.id}
         if owner and owner.lower() != tenant:
             yield failed(resource, f"the app is registered in another tenant ({owner})", **evidence)
         else:

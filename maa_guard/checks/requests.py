@@ -14,7 +14,6 @@ from maa_guard.model import Outcome
 from maa_guard.snapshot import ApprovalRequest, Identity
 
 
-
 def _identity(identity: Identity | None) -> dict[str, str] | None:
     return None if identity is None else {"id": identity.id, "displayName": identity.display_name}
 
@@ -30,8 +29,8 @@ def _decided(ctx: Context) -> Iterator[tuple[ApprovalRequest, Identity]]:
 def self_approved_request(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
     for request, approver in _decided(ctx):
         requestor = request.requestor.principal
-        evidence: dict[str, Any] = {"requestor": _identity(requestor), "approver": _identity(approver),
-                    "status": request.status}
+        evidence: dict[str, Any] = {"requestor": _identity(requestor),
+                                    "approver": _identity(approver), "status": request.status}
         if requestor is not None and requestor.id.lower() == approver.id.lower():
             yield failed(request_resource(request), "the requestor approved their own request",
                          **evidence)
@@ -60,8 +59,8 @@ def weak_justification(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outc
         if request.status not in ("approved", "completed"):
             continue
         text = request.request_justification.strip()
-        evidence: dict[str, Any] = {"justification": request.request_justification, "length": len(text),
-                    "min_justification_chars": minimum}
+        evidence: dict[str, Any] = {"justification": request.request_justification,
+                                    "length": len(text), "min_justification_chars": minimum}
         if len(text) < minimum:
             problem = "empty" if not text else f"{len(text)} characters long"
             yield failed(request_resource(request),
@@ -79,8 +78,9 @@ def pending_request_expiring(ctx: Context, params: Mapping[str, Any]) -> Iterato
         if request.status != "needsApproval" or request.expiration_date_time is None:
             continue
         left = request.expiration_date_time - ctx.now
-        evidence: dict[str, Any] = {"expirationDateTime": format_datetime(request.expiration_date_time),
-                    "hours_left": round(left.total_seconds() / 3600, 1)}
+        evidence: dict[str, Any] = {
+            "expirationDateTime": format_datetime(request.expiration_date_time),
+            "hours_left": round(left.total_seconds() / 3600, 1)}
         if left <= timedelta(0):
             yield failed(request_resource(request), "the request expired without a decision",
                          **evidence)
@@ -103,8 +103,8 @@ def approver_outside_approver_group(ctx: Context,
         policies = [p for p in ctx.snapshot.policies if not types or p.policy_type in types]
         group_ids = sorted({g for p in policies for g in p.approver_group_ids})
         member_of = [g for g in group_ids if _is_member(ctx, g, approver.id)]
-        evidence: dict[str, Any] = {"approver": _identity(approver), "policy_types": sorted(types),
-                    "approver_groups": group_ids}
+        evidence: dict[str, Any] = {"approver": _identity(approver),
+                                    "policy_types": sorted(types), "approver_groups": group_ids}
         if member_of:
             yield passed(request_resource(request), "the approver is in an approver group",
                          member_of=member_of, **evidence)

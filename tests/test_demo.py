@@ -1,0 +1,209 @@
+"""The demo tenant (maa_guard/data/demo): every rule fails somewhere and passes somewhere.
+
+The exact set of failing findings is written out below, so any change to the demo data or to a
+check's semantics shows up here and is reviewed rather than slipping through.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+import maa_guard
+from maa_guard.catalogue import load_catalogue
+from maa_guard.checks import all_checks
+from maa_guard.config import Settings, find_config_file, load_settings
+from maa_guard.engine import ScanResult, evaluate
+from maa_guard.exclusions import exclusions_from_audit_events
+from maa_guard.model import ExclusionSource, SourceState, Status
+from maa_guard.snapshot import SCHEMA_VERSION, SOURCES, Snapshot
+from maa_guard.snapshot_file import load_snapshot
+
+DEMO = Path(maa_guard.__file__).parent / "data" / "demo"
+TENANT = "4c8e2f1a-7b3d-4e59-a1c6-9d0f2b7e3a58"
+
+# Rules that emit one tenant-wide finding can only pass or fail in one tenant, never both.
+# Their other outcome is proven in tests/test_checks_<area>.py.
+SINGLE_FINDING_RULES = {
+    # One finding for the "app" workload, judged on the union of all app policies' platforms.
+    # The demo's only app policy is "Apps - Windows" (windows10AndLater): a fail. The pass case:
+    # test_checks_coverage.py::test_maa102_union_of_windows_and_non_windows_policies_passes.
+    "MAA102": Status.FAIL,
+}
+
+# access policies
+P_APPS = "a44b31e5-8ba9-4337-9698-57b8e463df88"  # Apps - Windows
+P_SCRIPTS = "aa7cbaa9-27e3-4297-8a47-56ce0fe3794e"  # Scripts and remediations
+P_WIPE = "a2f07e53-f660-48b7-8ba1-5b19f760ed03"  # Device wipe
+P_RETIRE = "e53e385f-ed85-4f96-8f6c-8be05aa769f0"  # Device retire
+P_COMPLIANCE = "689b3b31-e861-4dda-8a94-465679af7194"  # Compliance policies (no approvers)
+P_CONFIG = "d2fe187e-3a90-4d98-8b1f-48fc08cc3e7e"  # Configuration profiles
+# approver groups
+G_DEVICES = "79736859-9f3d-4f52-bfc4-a782b08268d1"  # SG-Intune-MAA-DeviceActions
+G_ROLES = "0ebef07c-85b8-4659-9177-bfa55b5e6192"  # Intune Role Approvers (Microsoft 365 group)
+G_CONFIG = "9ac19352-11b4-420c-adc0-74f85db54ab4"  # SG-Intune-Config-Approvers
+G_DELETED = "4d6a4924-0222-4489-9a66-8f941ac281e4"  # deleted, still on Configuration profiles
+# approval requests
+R_SCRIPT_TEST = "9ac305b1-fb94-4883-99fa-e63ec807c77d"  # self-approved, justification "test"
+R_BITLOCKER = "c457bb01-8750-4d93-9693-0e3c0f6ec116"  # "approved" by Contoso Helpdesk Portal
+R_WIPE_IPHONE = "2ff924f8-88b8-4036-ab73-9b4ab40d5b39"  # approved by Patti, not an approver
+R_HELPDESK_ROLE = "1bf83951-3e88-4d76-ba5d-dca6419b10a4"  # pending, expires in 14 h
+R_FIREWALL = "39be46bb-2edb-41dd-a948-4437852b66c5"  # pending, expires in 6 h
+# applications (appIds)
+APP_PMPC = "350f6c08-5658-4455-a594-a9245970fd44"  # Patch My PC Cloud (vendor tenant)
+APP_REMEDIATION = "655cf484-0a06-4291-b237-96c21b609bde"  # Remediation Script Publisher
+APP_OFFBOARDING = "bab23660-1abd-4475-86b6-29f7edd03121"  # Offboarding Logic App (managed id)
+APP_LEGACY = "688ffb37-753c-4b0b-be68-3dca10bb123f"  # Legacy Intune Reporting Tool (disabled)
+APP_PIPELINE = "e5aed320-6fa0-486f-875d-607dbb17aec0"  # Contoso Config-as-Code Pipeline
+APP_AUTOPILOT = "7a224edb-3158-4922-8744-7709d16458ee"  # Autopilot Sync Runbook
+APP_TAGSYNC = "625d2bac-69df-4b31-b31c-6bd75b87a8bc"  # Intune Tag Sync (stale)
+APP_HELPDESK = "18d49f3a-717b-42ea-9c63-b45765caa752"  # Contoso Helpdesk Portal
+APP_WIN32 = "a9eba204-80b1-482f-950c-511b726c5faf"  # Win32 Packager (old), deleted
+
+EXPECTED_FAILURES = {
+    ("MAA101", "deviceActions"),  # wipe and retire protected, delete not
+    ("MAA101", "tenantConfiguration"),
+    ("MAA102", "app"),
+    ("MAA103", P_COMPLIANCE),
+    ("MAA201", G_DELETED),
+    ("MAA202", G_DEVICES),  # one member and one guest
+    ("MAA203", G_ROLES),
+    ("MAA204", G_ROLES),
+    ("MAA205", G_DEVICES),  # has an owner
+    ("MAA205", G_ROLES),
+    ("MAA205", G_CONFIG),  # synced from on-premises
+    ("MAA206", G_CONFIG),  # nests SG-Helpdesk-Leads
+    ("MAA207", G_DEVICES),  # guest
+    ("MAA207", G_CONFIG),  # disabled account through the nested group
+    ("MAA208", G_ROLES),  # Nestor has no Intune licence
+    ("MAA301", R_SCRIPT_TEST),
+    ("MAA302", R_BITLOCKER),
+    ("MAA303", R_SCRIPT_TEST),
+    ("MAA304", R_HELPDESK_ROLE),
+    ("MAA304", R_FIREWALL),
+    ("MAA305", R_WIPE_IPHONE),
+    ("MAA401", APP_TAGSYNC),
+    ("MAA401", APP_AUTOPILOT),
+    ("MAA401", APP_LEGACY),
+    ("MAA402", APP_PMPC),  # not coverable: multi-tenant
+    ("MAA402", APP_OFFBOARDING),  # not coverable: managed identity
+    ("MAA402", APP_AUTOPILOT),  # excluded from the CA policy, only report-only covers it
+    ("MAA402", APP_PIPELINE),  # excluded from the CA policy
+    ("MAA403", APP_TAGSYNC),  # 274-day secret
+    ("MAA403", APP_AUTOPILOT),  # two-year secret
+    ("MAA403", APP_LEGACY),  # expired secret
+    ("MAA404", APP_TAGSYNC),  # GroupMember.ReadWrite.All
+    ("MAA404", APP_OFFBOARDING),  # PrivilegedOperations.All
+    ("MAA405", APP_TAGSYNC),
+    ("MAA405", APP_AUTOPILOT),
+    ("MAA406", APP_PMPC),
+    ("MAA407", APP_TAGSYNC),  # stale
+    ("MAA407", APP_WIN32),  # missing
+    ("MAA407", APP_LEGACY),  # disabled
+    ("MAA408", f"{P_APPS}/{APP_TAGSYNC}"),  # undeclared
+    ("MAA408", f"{P_SCRIPTS}/{APP_REMEDIATION}"),  # review_by passed
+    ("MAA408", f"{P_SCRIPTS}/{APP_WIN32}"),  # undeclared
+    ("MAA408", f"{P_WIPE}/{APP_OFFBOARDING}"),  # undeclared
+    ("MAA408", f"{P_CONFIG}/{APP_PIPELINE}"),  # declared, not excluded in the tenant
+    ("MAA408", f"Apps - macOS/{APP_PMPC}"),  # declared for a policy that does not exist
+    ("MAA409", f"{P_SCRIPTS}/{APP_REMEDIATION}"),
+    ("MAA409", f"{P_SCRIPTS}/{APP_WIN32}"),
+    ("MAA409", f"{P_WIPE}/{APP_OFFBOARDING}"),
+    ("MAA409", f"{P_RETIRE}/{APP_AUTOPILOT}"),
+    ("MAA501", APP_PIPELINE),  # configuration profiles, not excluded
+    ("MAA501", APP_HELPDESK),  # device wipes
+    ("MAA502", APP_PIPELINE),
+}
+
+# The old packager's app is gone, so the rules that inspect its service principal skip it.
+EXPECTED_SKIPPED = {(rule_id, APP_WIN32) for rule_id in
+                    ("MAA401", "MAA402", "MAA403", "MAA404", "MAA405", "MAA406")}
+
+
+@pytest.fixture(scope="module")
+def snapshot() -> Snapshot:
+    return load_snapshot(DEMO / "snapshot.json")
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    config = find_config_file(DEMO / "maa-guard.toml", DEMO)
+    return load_settings(load_catalogue(), config, {}, {})
+
+
+@pytest.fixture(scope="module")
+def result(snapshot: Snapshot, settings: Settings) -> ScanResult:
+    return evaluate(snapshot, load_catalogue(), all_checks(), settings, date(2026, 11, 1),
+                    tool_version="0.1.0")
+
+
+def outcomes(result: ScanResult, status: Status) -> set[tuple[str, str]]:
+    return {(f.rule_id, f.resource.id) for f in result.findings if f.status is status}
+
+
+def test_demo_envelope(snapshot: Snapshot) -> None:
+    assert snapshot.schema_version == SCHEMA_VERSION == 1
+    assert snapshot.tool_version == "0.1.0"
+    assert (snapshot.tenant.id, snapshot.tenant.display_name) == (TENANT, "Contoso Demo")
+    assert snapshot.tenant.workload_identities_premium is True
+    assert snapshot.collected_at.isoformat() == "2026-11-01T08:00:00+00:00"
+    assert (snapshot.window.end - snapshot.window.start).days == 30
+    assert snapshot.window.end == snapshot.collected_at
+    assert {name: s.state for name, s in snapshot.sources.items()} == dict.fromkeys(
+        SOURCES, SourceState.COMPLETE)
+
+
+def test_demo_config_declares_owned_reviewed_exclusions(settings: Settings) -> None:
+    assert len(settings.declared_exclusions) == 6
+    for entry in settings.declared_exclusions:
+        assert entry.owner.endswith("@contoso-demo.example"), entry
+        assert entry.reason, entry
+        assert entry.review_by is not None, entry
+
+
+@pytest.mark.parametrize("rule_id", sorted(load_catalogue()))
+def test_every_rule_fails_and_passes_in_the_demo(result: ScanResult, rule_id: str) -> None:
+    found = {f.status for f in result.findings if f.rule_id == rule_id}
+    if rule_id in SINGLE_FINDING_RULES:
+        assert found == {SINGLE_FINDING_RULES[rule_id]}
+    else:
+        assert {Status.FAIL, Status.PASS} <= found
+
+
+def test_exact_failing_findings(result: ScanResult) -> None:
+    assert outcomes(result, Status.FAIL) == EXPECTED_FAILURES
+
+
+def test_no_errors_and_only_the_expected_skips(result: ScanResult) -> None:
+    assert outcomes(result, Status.ERROR) == set()
+    assert outcomes(result, Status.SKIPPED) == EXPECTED_SKIPPED
+
+
+def test_every_rule_runs_and_none_falls_back_to_a_tenant_finding(result: ScanResult) -> None:
+    assert set(result.rules) == set(load_catalogue())
+    assert all(f.resource.id != TENANT for f in result.findings)
+
+
+def test_audit_log_exclusions_match_the_demo_audit_events(snapshot: Snapshot) -> None:
+    replayed = exclusions_from_audit_events(snapshot.audit_events,
+                                            [p.id for p in snapshot.policies])
+    recorded = {p.id: [e.app_id for e in p.exclusions if e.source is ExclusionSource.AUDIT_LOG]
+                for p in snapshot.policies}
+
+    assert {policy: [e.app_id for e in found] for policy, found in replayed.items()} == {
+        policy: apps for policy, apps in recorded.items() if apps}
+    assert recorded[P_APPS] == [APP_TAGSYNC]
+    assert recorded[P_SCRIPTS] == [APP_REMEDIATION]  # Autopilot was added, then removed
+
+
+def test_demo_is_modest_and_readable(snapshot: Snapshot) -> None:
+    assert [p.display_name for p in snapshot.policies] == [
+        "Apps - Windows", "Scripts and remediations", "Device wipe", "Device retire",
+        "Intune RBAC changes", "Compliance policies", "Configuration profiles"]
+    assert len(snapshot.users) == 15
+    assert all(u.user_principal_name.endswith("@contoso-demo.example") for u in snapshot.users)
+    assert len(snapshot.service_principals) == 8
+    assert len(snapshot.approval_requests) == 12
+    assert len(snapshot.audit_events) == 40
