@@ -18,7 +18,7 @@ from maa_guard.snapshot import (
     Snapshot,
     User,
 )
-from maa_guard.workloads import is_write
+from maa_guard.workloads import gating_policy_types, is_write
 
 
 class Context:
@@ -26,6 +26,7 @@ class Context:
         self.snapshot = snapshot
         self.declared = tuple(declared)
         self.now: datetime = snapshot.collected_at
+        self._gating_cache: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     @cached_property
     def groups_by_id(self) -> dict[str, Group]:
@@ -57,6 +58,27 @@ class Context:
         return [
             self.groups_by_id[g] for g in self.approver_group_policies if g in self.groups_by_id
         ]
+
+    @cached_property
+    def _member_ids(self) -> dict[str, frozenset[str]]:
+        return {
+            group.id: frozenset(m.id.lower() for m in (*group.members, *group.transitive_members))
+            for group in self.snapshot.groups
+        }
+
+    def is_member(self, group_id: str, object_id: str) -> bool:
+        """Direct or transitive membership; a group missing from the snapshot has no members."""
+        return object_id.lower() in self._member_ids.get(group_id, frozenset())
+
+    def approver_groups_gating(self, request_types: tuple[str, ...]) -> tuple[str, ...]:
+        """Approver groups of every policy that gates requests of these types (all if none)."""
+        if request_types not in self._gating_cache:
+            gates = {gate for kind in request_types for gate in gating_policy_types(kind)}
+            policies = [p for p in self.snapshot.policies if not gates or p.policy_type in gates]
+            self._gating_cache[request_types] = tuple(
+                sorted({g for p in policies for g in p.approver_group_ids})
+            )
+        return self._gating_cache[request_types]
 
     def user_members(self, group: Group) -> list[DirectoryObjectRef]:
         """Direct and transitive user members, once each."""

@@ -19,6 +19,7 @@ from typing import Any
 from maa_guard.config import DeclaredExclusion
 from maa_guard.model import ExclusionSource
 from maa_guard.snapshot import AccessPolicy, AuditEvent, Exclusion, ServicePrincipal, Snapshot
+from maa_guard.workloads import is_success
 
 TENANT_SOURCES = frozenset({ExclusionSource.POLICY_PROPERTY, ExclusionSource.AUDIT_LOG})
 _APP_RESOURCE_TYPES = ("serviceprincipal", "application", "enterpriseapplication")
@@ -82,7 +83,7 @@ def exclusions_from_audit_events(
 
 def _exclusion_change(event: AuditEvent, policy_ids: set[str]) -> tuple[str, str, Exclusion] | None:
     text = f"{event.activity} {event.activity_type}".lower()
-    if "exclu" not in text or event.activity_result.lower() not in ("success", ""):
+    if "exclu" not in text or not (is_success(event) or not event.activity_result.strip()):
         return None
     verb = "remove" if ("remove" in text or "delete" in text) else "add" if "add" in text else None
     policy_id = next((r.resource_id for r in event.resources if r.resource_id in policy_ids), None)

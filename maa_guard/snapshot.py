@@ -59,6 +59,7 @@ class TenantInfo:
     id: str
     display_name: str = ""
     workload_identities_premium: bool | None = None
+    unlicensed_admins_allowed: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

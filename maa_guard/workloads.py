@@ -80,6 +80,16 @@ _EVENT_KEYWORDS = (
 )
 
 
+def gating_policy_types(policy_type: str) -> frozenset[str]:
+    """The access-policy types that gate an operation of ``policy_type``."""
+    if policy_type in DEVICE_ACTION_TYPES:
+        return frozenset({policy_type, "deviceAction"})
+    for workload in WORKLOADS:
+        if policy_type in workload.policy_types and workload.name != "deviceActions":
+            return workload.policy_types
+    return frozenset({policy_type})
+
+
 def policies_protecting(workload: Workload, policies: Iterable[AccessPolicy]) -> list[AccessPolicy]:
     return [policy for policy in policies if policy.policy_type in workload.policy_types]
 
@@ -100,9 +110,13 @@ def is_write(event: AuditEvent) -> bool:
     return verb in _WRITE_OPERATIONS
 
 
+def is_success(event: AuditEvent) -> bool:
+    return event.activity_result.strip().lower() in _SUCCESS
+
+
 def is_approval_failure(event: AuditEvent) -> bool:
     """A write that MAA blocked, or that failed for want of an approval."""
-    if event.activity_result.strip().lower() in _SUCCESS:
+    if is_success(event):
         return False
     text = " ".join(
         (event.activity, event.activity_type, event.activity_result, event.component_name)

@@ -283,6 +283,20 @@ def test_maa208_unlicensed_fails_licensed_passes_unknown_is_an_error() -> None:
     assert unknown.evidence == {"unknown": ["u-maybe@contoso-test.example", "u-not-collected"]}
 
 
+def test_maa208_passes_when_the_tenant_allows_unlicensed_admins() -> None:
+    snap = tenant_with("grp-unlicensed")
+    snap["tenant"]["unlicensed_admins_allowed"] = True
+    add_user(snap, "u-nolic", licensed=False)
+    add_group(snap, "grp-unlicensed", [user_ref("u-nolic")])
+
+    result = scan(snap)
+
+    assert statuses(result, "MAA208") == {"grp-unlicensed": PASS}
+    assert finding(result, "MAA208", "grp-unlicensed").message == (
+        "the tenant allows unlicensed administrators "
+        "(deviceManagement.unlicensedAdminstratorsEnabled)")
+
+
 def test_maa208_checks_transitive_members_too() -> None:
     snap = tenant_with("grp-nested")
     add_user(snap, "u-1")

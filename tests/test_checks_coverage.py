@@ -68,7 +68,7 @@ def test_maa101_protected_and_unprotected_workloads() -> None:
         "compliancePolicy": FAIL, "configurationPolicy": FAIL, "tenantConfiguration": FAIL,
     }
     app = finding(result, "MAA101", "app")
-    assert app.message == "Apps are protected by 1 access policy"
+    assert app.message == "Apps: protected by 1 access policy"
     assert app.evidence["policies"] == [
         {"id": "p-app", "displayName": "app policy p-app", "policyType": "app"}]
 
@@ -89,7 +89,7 @@ def test_maa101_device_actions_covered_by_all_three_specific_policies() -> None:
 
     assert statuses(result, "MAA101")["deviceActions"] is PASS
     assert finding(result, "MAA101", "deviceActions").message == (
-        "Device actions (wipe, retire, delete) are protected by 3 access policies")
+        "Device actions (wipe, retire, delete): protected by 3 access policies")
 
 
 def test_maa101_device_actions_partly_covered_names_the_missing_types() -> None:

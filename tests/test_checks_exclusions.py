@@ -338,6 +338,19 @@ def test_maa406_app_registered_in_another_tenant_fails() -> None:
     assert vendor.evidence == {"appOwnerOrganizationId": OTHER_TENANT_ID, "tenantId": TENANT_ID}
 
 
+def test_maa406_managed_identity_owned_by_microsoft_passes() -> None:
+    snap = tenant()
+    add_policy(snap, "p-2", "app", exclusions=["app-mi"])
+    add_sp(snap, "app-mi", owner_org="f8cdef31-a31e-4b4a-93e4-5f571e91255a",
+           sp_type="ManagedIdentity")
+
+    result = scan(snap)
+
+    assert statuses(result, "MAA406") == {"app-mi": PASS}
+    assert finding(result, "MAA406", "app-mi").message == (
+        "a managed identity of this tenant's Azure resources")
+
+
 # ---- MAA407 stale-exclusion ----------------------------------------------------------------
 
 
@@ -532,7 +545,7 @@ def test_maa409_high_impact_policy_types_fail() -> None:
     }  # the declaration for a missing policy is MAA408's business only
     role = finding(result, "MAA409", "p-role/app-1")
     assert role.evidence == {"policyType": "role"}
-    assert role.message == "exclusion on a role policy: review it"
+    assert role.message == "exclusion on an access policy of type role: review it"
 
 
 def test_maa409_declared_only_exclusion_is_evaluated() -> None:

@@ -72,6 +72,15 @@ def test_maa302_application_approver_fails_user_approver_passes() -> None:
     assert app.evidence["approver"] == {"id": "app-helpdesk", "displayName": "app-helpdesk"}
 
 
+def test_maa302_person_approving_through_the_portal_app_passes() -> None:
+    snap = new_snapshot()
+    portal = {"user": {"id": "u-2", "displayName": "Bob"},
+              "application": {"id": "5926fc8e", "displayName": "Microsoft Intune portal extension"}}
+    add_request(snap, "r-portal", approver=portal)
+
+    assert statuses(scan(snap), "MAA302") == {"r-portal": PASS}
+
+
 def test_request_rules_error_when_approval_requests_are_incomplete() -> None:
     snap = new_snapshot()
     add_request(snap, "r-app", approver=app_id_set("app-helpdesk"))
@@ -196,6 +205,19 @@ def test_maa305_direct_transitive_and_outside_approvers() -> None:
     assert wrong.evidence == {"approver": {"id": "u-1", "displayName": "u-1"},
                               "policy_types": ["deviceWipe"], "approver_groups": ["grp-devices"]}
     assert finding(result, "MAA305", "r-transitive").evidence["member_of"] == ["grp-devices"]
+
+
+def test_maa305_device_action_umbrella_policy_gates_a_wipe_request() -> None:
+    snap = new_snapshot()
+    add_policy(snap, "p-actions", "deviceAction", approvers=["grp-actions"])
+    approver_group(snap, "grp-actions", ["u-5", "u-6"])
+    add_request(snap, "r-wipe", types=["deviceWipe"], approver=user_id_set("u-5"))
+    add_request(snap, "r-wipe-outsider", types=["deviceWipe"], approver=user_id_set("u-1"))
+
+    result = scan(snap)
+
+    assert statuses(result, "MAA305") == {"r-wipe": PASS, "r-wipe-outsider": FAIL}
+    assert finding(result, "MAA305", "r-wipe").evidence["approver_groups"] == ["grp-actions"]
 
 
 def test_maa305_without_policy_types_any_approver_group_counts() -> None:

@@ -169,7 +169,8 @@ def test_precedence_defaults_file_environment_flags(tmp_path: Path) -> None:
             "suppressions[0].expires: expected a date",
         ),
         (
-            "[[suppressions]]\nrule = 'MAA401'\nresource = 'x'\nreason = ' '\nexpires = 2027-01-01\n",
+            "[[suppressions]]\nrule = 'MAA401'\nresource = 'x'\nreason = ' '\n"
+            "expires = 2027-01-01\n",
             "suppressions[0].reason: expected a non-empty string",
         ),
         ("[[exclusions]]\npolicy = 'p'\n", "exclusions[0]: missing required key 'app'"),

@@ -113,7 +113,7 @@ def test_markdown_headline_counts_and_failing_table() -> None:
     ) in lines
     assert (
         "| low | MAA409 exclusion-on-high-impact-workload | exclusion Retired sync job in "
-        "Scripts (pol-scripts/app-gone) | exclusion on a script policy: review it |"
+        "Scripts (pol-scripts/app-gone) | exclusion on an access policy of type script: review it |"
     ) in lines
     failing = lines[lines.index("### Failing findings (20)") + 4 :]
     assert [line.split(" | ")[0] for line in failing[:4]] == ["| critical"] * 3 + ["| high"]

@@ -31,7 +31,7 @@ def too_few_approvers(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outco
         eligible = []
         for member in group.members:
             user = ctx.users_by_id.get(member.id) if member.type == "user" else None
-            if user is not None and user.account_enabled and user.user_type == "Member":
+            if user is not None and user.account_enabled and user.user_type.lower() == "member":
                 eligible.append(user.user_principal_name)
         evidence: dict[str, Any] = {"eligible_approvers": sorted(eligible),
                                     "min_approvers": minimum}
@@ -134,6 +134,11 @@ def approver_group_guest_or_disabled(ctx: Context,
 @check("MAA208")
 def approver_without_intune_license(ctx: Context,
                                     params: Mapping[str, Any]) -> Iterator[Outcome]:
+    if ctx.snapshot.tenant.unlicensed_admins_allowed:
+        for group in ctx.approver_groups:
+            yield passed(group_resource(group.id, group), "the tenant allows unlicensed "
+                         "administrators (deviceManagement.unlicensedAdminstratorsEnabled)")
+        return
     for group in ctx.approver_groups:
         unlicensed, unknown = [], []
         for member in ctx.user_members(group):

@@ -31,7 +31,7 @@ def unprotected_workload(ctx: Context, params: Mapping[str, Any]) -> Iterator[Ou
         missing = (unprotected_device_actions(covering) if workload.name == "deviceActions"
                    else [] if covering else [workload.name])
         if not missing:
-            yield passed(resource, f"{workload.label} are protected by "
+            yield passed(resource, f"{workload.label}: protected by "
                          f"{len(covering)} access polic{'y' if len(covering) == 1 else 'ies'}",
                          policies=policy_refs(covering))
         elif covering:

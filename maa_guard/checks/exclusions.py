@@ -190,7 +190,10 @@ def excluded_app_third_party(ctx: Context, params: Mapping[str, Any]) -> Iterato
         owner = sp.app_owner_organization_id
         evidence: dict[str, Any] = {"appOwnerOrganizationId": owner,
                                     "tenantId": ctx.snapshot.tenant.id}
-        if owner and owner.lower() != tenant:
+        if sp.service_principal_type == "ManagedIdentity":
+            yield passed(resource, "a managed identity of this tenant's Azure resources",
+                         **evidence)
+        elif owner and owner.lower() != tenant:
             yield failed(resource, f"the app is registered in another tenant ({owner})", **evidence)
         else:
             yield passed(resource, "the app is registered in this tenant", **evidence)
@@ -260,9 +263,10 @@ def exclusion_on_high_impact_workload(ctx: Context,
             continue
         resource = exclusion_resource(item)
         if item.policy_type in high_impact:
-            yield failed(resource, f"exclusion on a {item.policy_type} policy: review it",
+            yield failed(resource, f"exclusion on an access policy of type {item.policy_type}: "
+                         "review it",
                          policyType=item.policy_type)
         else:
-            yield passed(resource, f"exclusion on a {item.policy_type} policy",
+            yield passed(resource, f"exclusion on an access policy of type {item.policy_type}",
                          policyType=item.policy_type)
 

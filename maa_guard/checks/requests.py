@@ -43,9 +43,11 @@ def self_approved_request(ctx: Context, params: Mapping[str, Any]) -> Iterator[O
 def request_approved_by_application(ctx: Context,
                                     params: Mapping[str, Any]) -> Iterator[Outcome]:
     for request, approver in _decided(ctx):
-        application = request.approver.application if request.approver else None
+        approver_set = request.approver
+        application = approver_set.application if approver_set else None
         evidence: dict[str, Any] = {"approver": _identity(approver), "status": request.status}
-        if application is not None:
+        # A person approving in the admin center may carry the portal's client app as well.
+        if application is not None and (approver_set is None or approver_set.user is None):
             yield failed(request_resource(request), "an application is recorded as the approver",
                          **evidence)
         else:
@@ -99,12 +101,12 @@ def approver_outside_approver_group(ctx: Context,
     for request, approver in _decided(ctx):
         if request.approver is None or request.approver.user is None:
             continue
-        types = set(request.required_operation_approval_policy_types)
-        policies = [p for p in ctx.snapshot.policies if not types or p.policy_type in types]
-        group_ids = sorted({g for p in policies for g in p.approver_group_ids})
-        member_of = [g for g in group_ids if _is_member(ctx, g, approver.id)]
+        types = request.required_operation_approval_policy_types
+        group_ids = ctx.approver_groups_gating(types)
+        member_of = [g for g in group_ids if ctx.is_member(g, approver.id)]
         evidence: dict[str, Any] = {"approver": _identity(approver),
-                                    "policy_types": sorted(types), "approver_groups": group_ids}
+                                    "policy_types": sorted(set(types)),
+                                    "approver_groups": list(group_ids)}
         if member_of:
             yield passed(request_resource(request), "the approver is in an approver group",
                          member_of=member_of, **evidence)
@@ -112,9 +114,3 @@ def approver_outside_approver_group(ctx: Context,
             yield failed(request_resource(request), "the approver is not a current member of an "
                          "approver group for this request's policy type", **evidence)
 
-
-def _is_member(ctx: Context, group_id: str, user_id: str) -> bool:
-    group = ctx.groups_by_id.get(group_id)
-    if group is None:
-        return False
-    return any(m.id.lower() == user_id.lower() for m in (*group.members, *group.transitive_members))
