@@ -26,7 +26,8 @@ class Context:
         self.snapshot = snapshot
         self.declared = tuple(declared)
         self.now: datetime = snapshot.collected_at
-        self._gating_cache: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._gating_cache: dict[tuple[str, ...], tuple[tuple[str, ...], dict[str, list[str]]]] = {}
+        self._policy_ids_cache: dict[frozenset[str], frozenset[str]] = {}
 
     @cached_property
     def groups_by_id(self) -> dict[str, Group]:
@@ -66,19 +67,34 @@ class Context:
             for group in self.snapshot.groups
         }
 
-    def is_member(self, group_id: str, object_id: str) -> bool:
-        """Direct or transitive membership; a group missing from the snapshot has no members."""
-        return object_id.lower() in self._member_ids.get(group_id, frozenset())
-
     def approver_groups_gating(self, request_types: tuple[str, ...]) -> tuple[str, ...]:
         """Approver groups of every policy that gates requests of these types (all if none)."""
+        return self._gating(request_types)[0]
+
+    def gating_groups_of(self, request_types: tuple[str, ...], object_id: str) -> list[str]:
+        """Which of those approver groups ``object_id`` belongs to, directly or transitively."""
+        return self._gating(request_types)[1].get(object_id.lower(), [])
+
+    def _gating(
+        self, request_types: tuple[str, ...]
+    ) -> tuple[tuple[str, ...], dict[str, list[str]]]:
         if request_types not in self._gating_cache:
             gates = {gate for kind in request_types for gate in gating_policy_types(kind)}
             policies = [p for p in self.snapshot.policies if not gates or p.policy_type in gates]
-            self._gating_cache[request_types] = tuple(
-                sorted({g for p in policies for g in p.approver_group_ids})
-            )
+            group_ids = tuple(sorted({g for p in policies for g in p.approver_group_ids}))
+            members: dict[str, list[str]] = defaultdict(list)
+            for group_id in group_ids:
+                for member in self._member_ids.get(group_id, frozenset()):
+                    members[member].append(group_id)
+            self._gating_cache[request_types] = (group_ids, dict(members))
         return self._gating_cache[request_types]
+
+    def policy_ids_of_types(self, policy_types: frozenset[str]) -> frozenset[str]:
+        if policy_types not in self._policy_ids_cache:
+            self._policy_ids_cache[policy_types] = frozenset(
+                p.id for p in self.snapshot.policies if p.policy_type in policy_types
+            )
+        return self._policy_ids_cache[policy_types]
 
     def user_members(self, group: Group) -> list[DirectoryObjectRef]:
         """Direct and transitive user members, once each."""

@@ -17,7 +17,8 @@ class Severity(enum.IntEnum):
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        # Enum's ``name`` is a descriptor and slow; reports ask for this once per finding.
+        return _SEVERITY_LABELS[self._value_]
 
     @classmethod
     def parse(cls, text: str) -> Severity:
@@ -29,6 +30,9 @@ class Severity(enum.IntEnum):
 
     def __str__(self) -> str:
         return self.label
+
+
+_SEVERITY_LABELS = {1: "low", 2: "medium", 3: "high", 4: "critical"}
 
 
 class Status(str, enum.Enum):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 
 from maa_guard.snapshot import AccessPolicy, AuditEvent
 
@@ -126,17 +127,18 @@ def is_approval_failure(event: AuditEvent) -> bool:
 
 def classify_event(event: AuditEvent) -> tuple[Workload, frozenset[str]] | None:
     """The workload an audit event wrote to, and the policy types that gate that write."""
-    device_action = _device_action(event)
+    resource_types = tuple(resource.type for resource in event.resources)
+    return _classify(event.category, event.activity_type, event.activity, resource_types)
+
+
+@cache
+def _classify(category: str, activity_type: str, activity: str,
+              resource_types: tuple[str, ...]) -> tuple[Workload, frozenset[str]] | None:
+    """Memoised: a tenant's audit log repeats a few hundred shapes of event."""
+    device_action = _device_action(category, activity_type, activity)
     if device_action:
         return WORKLOADS_BY_NAME["deviceActions"], _DEVICE_ACTION_GATES[device_action]
-    haystack = " ".join(
-        [
-            event.category,
-            event.activity_type,
-            event.activity,
-            *(resource.type for resource in event.resources),
-        ]
-    ).lower()
+    haystack = " ".join([category, activity_type, activity, *resource_types]).lower()
     for keyword, name in _EVENT_KEYWORDS:
         if keyword in haystack:
             workload = WORKLOADS_BY_NAME[name]
@@ -144,9 +146,9 @@ def classify_event(event: AuditEvent) -> tuple[Workload, frozenset[str]] | None:
     return None
 
 
-def _device_action(event: AuditEvent) -> str | None:
-    text = f"{event.activity} {event.activity_type}".lower()
-    if "manageddevice" not in text.replace(" ", "") and event.category.lower() != "device":
+def _device_action(category: str, activity_type: str, activity: str) -> str | None:
+    text = f"{activity} {activity_type}".lower()
+    if "manageddevice" not in text.replace(" ", "") and category.lower() != "device":
         return None
     for action in _DEVICE_ACTION_GATES:
         if action in text:

@@ -44,8 +44,7 @@ def automation_blocked_by_maa(ctx: Context, params: Mapping[str, Any]) -> Iterat
             if classified is None:
                 continue
             workload, gates = classified
-            protecting = {p.id for p in ctx.snapshot.policies if p.policy_type in gates}
-            if protecting - excluded_from:
+            if ctx.policy_ids_of_types(gates) - excluded_from:
                 blocked[workload.name].append(event)
         resource = _writer(ctx, app_id, events)
         if blocked:

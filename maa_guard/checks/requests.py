@@ -103,7 +103,7 @@ def approver_outside_approver_group(ctx: Context,
             continue
         types = request.required_operation_approval_policy_types
         group_ids = ctx.approver_groups_gating(types)
-        member_of = [g for g in group_ids if ctx.is_member(g, approver.id)]
+        member_of = ctx.gating_groups_of(types, approver.id)
         evidence: dict[str, Any] = {"approver": _identity(approver),
                                     "policy_types": sorted(set(types)),
                                     "approver_groups": list(group_ids)}

@@ -30,9 +30,8 @@ def render(result: ScanResult, options: RenderOptions) -> str:
     document = report(result)
     findings = document.pop("findings")
     head = json.dumps(document, indent=2, ensure_ascii=False)
-    lines = ",\n    ".join(
-        json.dumps(item, ensure_ascii=False, default=_plain) for item in findings
-    )
+    encoder = json.JSONEncoder(ensure_ascii=False, default=_plain)
+    lines = ",\n    ".join(map(encoder.encode, findings))
     body = f"[\n    {lines}\n  ]" if findings else "[]"
     return f'{head[:-2]},\n  "findings": {body}\n}}\n'
 
@@ -95,7 +94,7 @@ def _finding(finding: Finding) -> dict[str, Any]:
         "slug": finding.slug,
         "title": finding.title,
         "severity": finding.severity.label,
-        "status": finding.status.value,
+        "status": finding.status,  # a str enum: encoded as its value, without the slow lookup
         "resource": {
             "type": resource.type,
             "id": resource.id,
