@@ -7,66 +7,110 @@ import json
 import os
 import tempfile
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from maa_guard.codec import DecodeError, decoder_for, encode
+from maa_guard.codec import DecodeError, decoder_for, encode, string_pool
 from maa_guard.errors import InputError
+from maa_guard.jsonstream import Items, JsonStream, StreamError
 from maa_guard.snapshot import SCHEMA_VERSION, Snapshot
 
 _HINT = "re-collect the snapshot, or check it against docs/snapshot.md"
 
 
 def load_snapshot(path: Path) -> Snapshot:
+    """Streams the file: array items are decoded one by one, never held as a tree of dicts."""
     try:
-        with path.open("rb") as handle:
-            raw = json.load(handle)
+        with path.open("r", encoding="utf-8") as handle:
+            return _decode_members(JsonStream(handle).members(), str(path))
     except FileNotFoundError:
         raise InputError(f"snapshot file {path} not found", "check the --snapshot path") from None
     except IsADirectoryError:
         raise InputError(f"snapshot path {path} is a directory", "name a JSON file") from None
-    except json.JSONDecodeError as error:
-        raise InputError(
-            f"{path}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
-            _HINT,
-        ) from None
+    except StreamError as error:
+        raise InputError(f"{path}: not valid JSON: {error}", _HINT) from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text", _HINT) from None
     except OSError as error:
         raise InputError(f"cannot read snapshot {path}: {error.strerror}") from None
-    return parse_snapshot(raw, str(path))
 
 
 def parse_snapshot(raw: Any, origin: str = "snapshot") -> Snapshot:
-    """Decode a parsed JSON document; consumes ``raw`` section by section to bound memory."""
+    """Decodes an already parsed JSON document."""
     if not isinstance(raw, dict):
         raise InputError(f"{origin}: expected a JSON object at the top level", _HINT)
-    version = raw.get("schema_version")
-    if version is None:
+    return _decode_members(raw.items(), origin)
+
+
+def _decode_members(members: Iterable[tuple[str, Any]], origin: str) -> Snapshot:
+    """Checks ``schema_version`` before reporting any other problem, wherever it stands."""
+    fields = _snapshot_fields()
+    values: dict[str, Any] = {}
+    version: Any = _ABSENT
+    problem: DecodeError | None = None
+    with string_pool():
+        for key, value in members:
+            if key == "schema_version":
+                version = values[key] = _check_version(_materialise(value), origin)
+            elif key in fields and problem is None:
+                try:
+                    values[key] = _decode_member(fields[key], value)
+                except DecodeError as error:
+                    problem = error.within(key)
+            else:
+                _materialise(value)
+            if problem is not None and version is not _ABSENT:
+                break
+    if version is _ABSENT:
         raise InputError(f"{origin}: schema_version: required field is missing", _HINT)
+    if problem is not None:
+        raise InputError(f"{origin}: {problem}", _HINT)
+    return _construct(values, origin)
+
+
+_ABSENT = object()
+
+
+def _check_version(version: Any, origin: str) -> int:
     if type(version) is not int or version != SCHEMA_VERSION:
         raise InputError(
             f"{origin}: schema_version: unknown version {version!r} "
             f"(this maa-guard reads {SCHEMA_VERSION})",
             "upgrade maa-guard or re-collect the snapshot with this version",
         )
-    return _decode_snapshot(raw, origin)
+    return version
 
 
-def _decode_snapshot(raw: dict[str, Any], origin: str) -> Snapshot:
+def _snapshot_fields() -> dict[str, Any]:
     hints = typing.get_type_hints(Snapshot)
-    values: dict[str, Any] = {}
+    return {field.name: hints[field.name] for field in dataclasses.fields(Snapshot)}
+
+
+def _decode_member(hint: Any, value: Any) -> Any:
+    if isinstance(value, Items):
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if origin is not tuple or not dataclasses.is_dataclass(args[0]):
+            return decoder_for(hint)(list(value))
+        decode_item = decoder_for(typing.cast(Any, args[0]))
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(decode_item(item))
+            except DecodeError as error:
+                raise error.within(f"[{index}]") from None
+        return tuple(items)
+    return decoder_for(hint)(value)
+
+
+def _materialise(value: Any) -> Any:
+    return list(value) if isinstance(value, Items) else value
+
+
+def _construct(values: dict[str, Any], origin: str) -> Snapshot:
     for field in dataclasses.fields(Snapshot):
-        if field.name not in raw:
-            if field.default is dataclasses.MISSING:
-                raise InputError(f"{origin}: {field.name}: required field is missing", _HINT)
-            continue
-        element = raw.pop(field.name)
-        try:
-            values[field.name] = decoder_for(hints[field.name])(element)
-        except DecodeError as error:
-            raise InputError(f"{origin}: {error.within(field.name)}", _HINT) from None
-        del element
+        if field.name not in values and field.default is dataclasses.MISSING:
+            raise InputError(f"{origin}: {field.name}: required field is missing", _HINT)
     return Snapshot(**values)
 
 

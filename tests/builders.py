@@ -42,8 +42,11 @@ def new_snapshot(*, workload_identities_premium: bool | None = True) -> Json:
         "schema_version": 1,
         "tool_version": "0.1.0",
         "collected_at": COLLECTED_AT,
-        "tenant": {"id": TENANT_ID, "display_name": "Test Tenant",
-                   "workload_identities_premium": workload_identities_premium},
+        "tenant": {
+            "id": TENANT_ID,
+            "display_name": "Test Tenant",
+            "workload_identities_premium": workload_identities_premium,
+        },
         "window": {"start": WINDOW_START, "end": COLLECTED_AT},
         "sources": {name: {"state": "complete"} for name in SOURCES},
         "policies": [],
@@ -59,29 +62,55 @@ def new_snapshot(*, workload_identities_premium: bool | None = True) -> Json:
     }
 
 
-def set_source(snap: Json, name: str, state: str, reason: str = "",
-               missing_permission: str | None = None, missing_licence: str | None = None) -> None:
-    snap["sources"][name] = {"state": state, "reason": reason,
-                             "missing_permission": missing_permission,
-                             "missing_licence": missing_licence}
+def set_source(
+    snap: Json,
+    name: str,
+    state: str,
+    reason: str = "",
+    missing_permission: str | None = None,
+    missing_licence: str | None = None,
+) -> None:
+    snap["sources"][name] = {
+        "state": state,
+        "reason": reason,
+        "missing_permission": missing_permission,
+        "missing_licence": missing_licence,
+    }
 
 
 # ---- access policies ------------------------------------------------------------------------
 
 
-def exclusion(app_id: str, source: str = "policy-property", display_name: str = "",
-              service_principal_id: str | None = None) -> Json:
-    return {"appId": app_id, "source": source, "displayName": display_name,
-            "servicePrincipalId": service_principal_id}
+def exclusion(
+    app_id: str,
+    source: str = "policy-property",
+    display_name: str = "",
+    service_principal_id: str | None = None,
+) -> Json:
+    return {
+        "appId": app_id,
+        "source": source,
+        "displayName": display_name,
+        "servicePrincipalId": service_principal_id,
+    }
 
 
-def add_policy(snap: Json, policy_id: str, policy_type: str = "app",
-               approvers: Iterable[str] = ("grp-approvers",), *, platform: str = "notApplicable",
-               name: str | None = None, exclusions: Iterable[Json | str] = ()) -> Json:
+def add_policy(
+    snap: Json,
+    policy_id: str,
+    policy_type: str = "app",
+    approvers: Iterable[str] = ("grp-approvers",),
+    *,
+    platform: str = "notApplicable",
+    name: str | None = None,
+    exclusions: Iterable[Json | str] = (),
+) -> Json:
     """``exclusions``: ``exclusion(...)`` dicts, or bare appIds read from the policy property."""
     policy = {
-        "id": policy_id, "displayName": name or f"{policy_type} policy {policy_id}",
-        "policyType": policy_type, "policyPlatform": platform,
+        "id": policy_id,
+        "displayName": name or f"{policy_type} policy {policy_id}",
+        "policyType": policy_type,
+        "policyPlatform": platform,
         "approverGroupIds": list(approvers),
         "exclusions": [exclusion(e) if isinstance(e, str) else e for e in exclusions],
     }
@@ -104,27 +133,53 @@ def sp_ref(sp_id: str) -> Json:
     return {"id": sp_id, "type": "servicePrincipal", "displayName": sp_id}
 
 
-def add_user(snap: Json, user_id: str, *, enabled: bool = True, user_type: str = "Member",
-             licensed: bool | None = True) -> Json:
-    user = {"id": user_id, "userPrincipalName": f"{user_id}@{DOMAIN}", "displayName": user_id,
-            "accountEnabled": enabled, "userType": user_type, "intuneLicensed": licensed}
+def add_user(
+    snap: Json,
+    user_id: str,
+    *,
+    enabled: bool = True,
+    user_type: str = "Member",
+    licensed: bool | None = True,
+) -> Json:
+    user = {
+        "id": user_id,
+        "userPrincipalName": f"{user_id}@{DOMAIN}",
+        "displayName": user_id,
+        "accountEnabled": enabled,
+        "userType": user_type,
+        "intuneLicensed": licensed,
+    }
     snap["users"].append(user)
     return user
 
 
-def add_group(snap: Json, group_id: str, members: Iterable[Json] = (), *,
-              transitive: Iterable[Json] | None = None, security: bool = True,
-              mail: bool = False, group_types: Iterable[str] = (),
-              role_assignable: bool | None = True,
-              owners: Iterable[Json] = (), membership_rule: str | None = None,
-              synced: bool | None = None) -> Json:
+def add_group(
+    snap: Json,
+    group_id: str,
+    members: Iterable[Json] = (),
+    *,
+    transitive: Iterable[Json] | None = None,
+    security: bool = True,
+    mail: bool = False,
+    group_types: Iterable[str] = (),
+    role_assignable: bool | None = True,
+    owners: Iterable[Json] = (),
+    membership_rule: str | None = None,
+    synced: bool | None = None,
+) -> Json:
     """A plain, role-assignable security group; ``transitive`` defaults to the direct members."""
     direct = list(members)
     group = {
-        "id": group_id, "displayName": group_id, "securityEnabled": security, "mailEnabled": mail,
-        "groupTypes": list(group_types), "isAssignableToRole": role_assignable,
-        "membershipRule": membership_rule, "onPremisesSyncEnabled": synced,
-        "members": direct, "transitiveMembers": direct if transitive is None else list(transitive),
+        "id": group_id,
+        "displayName": group_id,
+        "securityEnabled": security,
+        "mailEnabled": mail,
+        "groupTypes": list(group_types),
+        "isAssignableToRole": role_assignable,
+        "membershipRule": membership_rule,
+        "onPremisesSyncEnabled": synced,
+        "members": direct,
+        "transitiveMembers": direct if transitive is None else list(transitive),
         "owners": list(owners),
     }
     snap["groups"].append(group)
@@ -132,14 +187,21 @@ def add_group(snap: Json, group_id: str, members: Iterable[Json] = (), *,
 
 
 def add_role_assignment(snap: Json, assignment_id: str, members: Iterable[str]) -> Json:
-    assignment = {"id": assignment_id, "displayName": f"assignment {assignment_id}",
-                  "members": list(members)}
+    assignment = {
+        "id": assignment_id,
+        "displayName": f"assignment {assignment_id}",
+        "members": list(members),
+    }
     snap["role_assignments"].append(assignment)
     return assignment
 
 
-def approver_group(snap: Json, group_id: str = "grp-approvers",
-                   users: Iterable[str] = ("u-1", "u-2"), **group_fields: Any) -> Json:
+def approver_group(
+    snap: Json,
+    group_id: str = "grp-approvers",
+    users: Iterable[str] = ("u-1", "u-2"),
+    **group_fields: Any,
+) -> Json:
     """A healthy approver group: enabled licensed members, in an Intune role assignment."""
     user_ids = list(users)
     for user_id in user_ids:
@@ -153,42 +215,91 @@ def approver_group(snap: Json, group_id: str = "grp-approvers",
 # ---- service principals and Conditional Access --------------------------------------------
 
 
-def secret(key_id: str, start: str = "2026-09-01T00:00:00Z",
-           end: str = "2027-01-01T00:00:00Z") -> Json:
-    return {"keyId": key_id, "displayName": key_id, "hint": "abc", "startDateTime": start,
-            "endDateTime": end}
+def secret(
+    key_id: str, start: str = "2026-09-01T00:00:00Z", end: str = "2027-01-01T00:00:00Z"
+) -> Json:
+    return {
+        "keyId": key_id,
+        "displayName": key_id,
+        "hint": "abc",
+        "startDateTime": start,
+        "endDateTime": end,
+    }
 
 
-def certificate(key_id: str, start: str = "2026-09-01T00:00:00Z",
-                end: str = "2027-01-01T00:00:00Z") -> Json:
-    return {"keyId": key_id, "displayName": key_id, "type": "AsymmetricX509Cert",
-            "usage": "Verify", "startDateTime": start, "endDateTime": end}
+def certificate(
+    key_id: str, start: str = "2026-09-01T00:00:00Z", end: str = "2027-01-01T00:00:00Z"
+) -> Json:
+    return {
+        "keyId": key_id,
+        "displayName": key_id,
+        "type": "AsymmetricX509Cert",
+        "usage": "Verify",
+        "startDateTime": start,
+        "endDateTime": end,
+    }
 
 
-def registration(app_id: str, *, secrets: Iterable[Json] = (), certificates: Iterable[Json] = (),
-                 federated: bool = False, owners: Iterable[Json] = ()) -> Json:
+def registration(
+    app_id: str,
+    *,
+    secrets: Iterable[Json] = (),
+    certificates: Iterable[Json] = (),
+    federated: bool = False,
+    owners: Iterable[Json] = (),
+) -> Json:
     """The app registration (``application``) behind a service principal."""
-    fics = [{"name": "github-main", "issuer": "https://token.actions.githubusercontent.com",
-             "subject": "repo:contoso/intune:ref:refs/heads/main",
-             "audiences": ["api://AzureADTokenExchange"]}] if federated else []
-    return {"id": f"obj-{app_id}", "appId": app_id, "displayName": app_id,
-            "passwordCredentials": list(secrets), "keyCredentials": list(certificates),
-            "federatedIdentityCredentials": fics, "owners": list(owners)}
+    fics = (
+        [
+            {
+                "name": "github-main",
+                "issuer": "https://token.actions.githubusercontent.com",
+                "subject": "repo:contoso/intune:ref:refs/heads/main",
+                "audiences": ["api://AzureADTokenExchange"],
+            }
+        ]
+        if federated
+        else []
+    )
+    return {
+        "id": f"obj-{app_id}",
+        "appId": app_id,
+        "displayName": app_id,
+        "passwordCredentials": list(secrets),
+        "keyCredentials": list(certificates),
+        "federatedIdentityCredentials": fics,
+        "owners": list(owners),
+    }
 
 
-def add_sp(snap: Json, app_id: str, *, sp_id: str | None = None, name: str | None = None,
-           enabled: bool = True, owner_org: str | None = TENANT_ID,
-           sp_type: str = "Application", secrets: Iterable[Json] = (),
-           certificates: Iterable[Json] = (), owners: Iterable[Json] = (),
-           permissions: Iterable[str] = ("DeviceManagementApps.ReadWrite.All",),
-           application: Json | None = None) -> Json:
+def add_sp(
+    snap: Json,
+    app_id: str,
+    *,
+    sp_id: str | None = None,
+    name: str | None = None,
+    enabled: bool = True,
+    owner_org: str | None = TENANT_ID,
+    sp_type: str = "Application",
+    secrets: Iterable[Json] = (),
+    certificates: Iterable[Json] = (),
+    owners: Iterable[Json] = (),
+    permissions: Iterable[str] = ("DeviceManagementApps.ReadWrite.All",),
+    application: Json | None = None,
+) -> Json:
     """A single-tenant app's service principal; its object id defaults to ``sp-<appId>``."""
     sp = {
-        "id": sp_id or f"sp-{app_id}", "appId": app_id, "displayName": name or app_id,
-        "accountEnabled": enabled, "appOwnerOrganizationId": owner_org,
-        "servicePrincipalType": sp_type, "passwordCredentials": list(secrets),
-        "keyCredentials": list(certificates), "owners": list(owners),
-        "appPermissions": list(permissions), "application": application,
+        "id": sp_id or f"sp-{app_id}",
+        "appId": app_id,
+        "displayName": name or app_id,
+        "accountEnabled": enabled,
+        "appOwnerOrganizationId": owner_org,
+        "servicePrincipalType": sp_type,
+        "passwordCredentials": list(secrets),
+        "keyCredentials": list(certificates),
+        "owners": list(owners),
+        "appPermissions": list(permissions),
+        "application": application,
     }
     snap["service_principals"].append(sp)
     return sp
@@ -198,23 +309,36 @@ def add_sign_in(snap: Json, app_id: str, when: str | None = "2026-10-30T00:00:00
     snap["sign_in_activity"].append({"appId": app_id, "lastAppOnlyClientSignInDateTime": when})
 
 
-def add_ca_policy(snap: Json, policy_id: str, *, state: str = "enabled",
-                  include: Iterable[str] = ("ServicePrincipalsInMyTenant",),
-                  exclude: Iterable[str] = (), locations: Iterable[str] = ("All",),
-                  risk_levels: Iterable[str] = (),
-                  controls: Iterable[str] | None = ("block",)) -> Json:
+def add_ca_policy(
+    snap: Json,
+    policy_id: str,
+    *,
+    state: str = "enabled",
+    include: Iterable[str] = ("ServicePrincipalsInMyTenant",),
+    exclude: Iterable[str] = (),
+    locations: Iterable[str] = ("All",),
+    risk_levels: Iterable[str] = (),
+    controls: Iterable[str] | None = ("block",),
+) -> Json:
     """A workload-identity policy; by default enabled, all SPs, block outside named locations."""
     policy = {
-        "id": policy_id, "displayName": f"CA {policy_id}", "state": state,
+        "id": policy_id,
+        "displayName": f"CA {policy_id}",
+        "state": state,
         "conditions": {
-            "clientApplications": {"includeServicePrincipals": list(include),
-                                   "excludeServicePrincipals": list(exclude)},
-            "locations": {"includeLocations": list(locations),
-                          "excludeLocations": ["trusted-egress"]},
+            "clientApplications": {
+                "includeServicePrincipals": list(include),
+                "excludeServicePrincipals": list(exclude),
+            },
+            "locations": {
+                "includeLocations": list(locations),
+                "excludeLocations": ["trusted-egress"],
+            },
             "servicePrincipalRiskLevels": list(risk_levels),
         },
-        "grantControls": None if controls is None else {"operator": "OR",
-                                                        "builtInControls": list(controls)},
+        "grantControls": None
+        if controls is None
+        else {"operator": "OR", "builtInControls": list(controls)},
     }
     snap["conditional_access_policies"].append(policy)
     return policy
@@ -231,15 +355,25 @@ def app_id_set(app_id: str) -> Json:
     return {"application": {"id": app_id, "displayName": app_id}}
 
 
-def add_request(snap: Json, request_id: str, status: str = "completed", *,
-                requestor: Json | None = None, approver: Json | None = None,
-                justification: str = "CHG0001234 - deploy the new VPN client",
-                types: Iterable[str] = ("app",), requested: str = "2026-10-20T09:00:00Z",
-                expires: str | None = "2026-10-23T09:00:00Z") -> Json:
+def add_request(
+    snap: Json,
+    request_id: str,
+    status: str = "completed",
+    *,
+    requestor: Json | None = None,
+    approver: Json | None = None,
+    justification: str = "CHG0001234 - deploy the new VPN client",
+    types: Iterable[str] = ("app",),
+    requested: str = "2026-10-20T09:00:00Z",
+    expires: str | None = "2026-10-23T09:00:00Z",
+) -> Json:
     request = {
-        "id": request_id, "status": status,
-        "requestor": requestor or user_id_set("u-requestor"), "approver": approver,
-        "requestDateTime": requested, "expirationDateTime": expires,
+        "id": request_id,
+        "status": status,
+        "requestor": requestor or user_id_set("u-requestor"),
+        "approver": approver,
+        "requestDateTime": requested,
+        "expirationDateTime": expires,
         "requestJustification": justification,
         "requiredOperationApprovalPolicyTypes": list(types),
     }
@@ -250,19 +384,33 @@ def add_request(snap: Json, request_id: str, status: str = "completed", *,
 # ---- audit events ---------------------------------------------------------------------------
 
 
-def add_event(snap: Json, app_id: str | None, activity_type: str, *, category: str = "Application",
-              operation: str | None = None, result: str = "Success", when: str = IN_WINDOW,
-              upn: str | None = None, activity: str | None = None,
-              resources: Iterable[Json] = (), event_id: str | None = None) -> Json:
+def add_event(
+    snap: Json,
+    app_id: str | None,
+    activity_type: str,
+    *,
+    category: str = "Application",
+    operation: str | None = None,
+    result: str = "Success",
+    when: str = IN_WINDOW,
+    upn: str | None = None,
+    activity: str | None = None,
+    resources: Iterable[Json] = (),
+    event_id: str | None = None,
+) -> Json:
     """An audit event; app-only unless ``upn`` is given. The operation defaults to the verb."""
     event = {
         "id": event_id or f"evt-{len(snap['audit_events']) + 1}",
         "activityDateTime": when,
-        "actor": {"applicationId": app_id, "applicationDisplayName": app_id or "",
-                  "userPrincipalName": upn},
+        "actor": {
+            "applicationId": app_id,
+            "applicationDisplayName": app_id or "",
+            "userPrincipalName": upn,
+        },
         "activity": activity if activity is not None else activity_type,
         "activityType": activity_type,
-        "activityOperationType": operation if operation is not None
+        "activityOperationType": operation
+        if operation is not None
         else activity_type.split(" ", 1)[0],
         "activityResult": result,
         "category": category,
@@ -278,8 +426,14 @@ def add_event(snap: Json, app_id: str | None, activity_type: str, *, category: s
 def scan(snap: Json, settings: Settings | None = None, today: date = TODAY) -> ScanResult:
     """The real pipeline on a copy of ``snap`` (parse_snapshot consumes its input)."""
     snapshot = parse_snapshot(copy.deepcopy(snap))
-    return evaluate(snapshot, load_catalogue(), all_checks(), settings or Settings(), today,
-                    tool_version="0.1.0")
+    return evaluate(
+        snapshot,
+        load_catalogue(),
+        all_checks(),
+        settings or Settings(),
+        today,
+        tool_version="0.1.0",
+    )
 
 
 def findings(result: ScanResult, rule_id: str) -> list[Finding]:
@@ -308,8 +462,14 @@ def declaring(*entries: DeclaredExclusion) -> Settings:
     return Settings(declared_exclusions=entries)
 
 
-def declared(policy: str, app: str, *, owner: str = "owner@contoso-test.example",
-             reason: str = "reviewed automation", review_by: date | None = date(2027, 1, 1),
-             ) -> DeclaredExclusion:
-    return DeclaredExclusion(policy=policy, app=app, owner=owner, reason=reason,
-                             review_by=review_by)
+def declared(
+    policy: str,
+    app: str,
+    *,
+    owner: str = "owner@contoso-test.example",
+    reason: str = "reviewed automation",
+    review_by: date | None = date(2027, 1, 1),
+) -> DeclaredExclusion:
+    return DeclaredExclusion(
+        policy=policy, app=app, owner=owner, reason=reason, review_by=review_by
+    )

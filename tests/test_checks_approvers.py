@@ -81,21 +81,36 @@ def test_maa202_counts_enabled_direct_member_users_only() -> None:
     add_user(snap, "u-guest", user_type="Guest")
     add_user(snap, "u-nested")
     add_group(snap, "grp-nested", [user_ref("u-nested")])
-    add_group(snap, "grp-thin",
-              [user_ref("u-3"), user_ref("u-disabled"), user_ref("u-guest"),
-               group_ref("grp-nested"), user_ref("u-unknown")],
-              transitive=[user_ref("u-3"), user_ref("u-disabled"), user_ref("u-guest"),
-                          group_ref("grp-nested"), user_ref("u-nested"), user_ref("u-unknown")])
+    add_group(
+        snap,
+        "grp-thin",
+        [
+            user_ref("u-3"),
+            user_ref("u-disabled"),
+            user_ref("u-guest"),
+            group_ref("grp-nested"),
+            user_ref("u-unknown"),
+        ],
+        transitive=[
+            user_ref("u-3"),
+            user_ref("u-disabled"),
+            user_ref("u-guest"),
+            group_ref("grp-nested"),
+            user_ref("u-nested"),
+            user_ref("u-unknown"),
+        ],
+    )
 
     result = scan(snap)
 
     assert statuses(result, "MAA202") == {"grp-thin": FAIL, "grp-ok": PASS}
     thin = finding(result, "MAA202", "grp-thin")
     assert thin.message == ("only 1 enabled member user(s) can approve; at least 2 are needed")
-    assert thin.evidence == {"eligible_approvers": ["u-3@contoso-test.example"],
-                             "min_approvers": 2}
+    assert thin.evidence == {"eligible_approvers": ["u-3@contoso-test.example"], "min_approvers": 2}
     assert finding(result, "MAA202", "grp-ok").evidence["eligible_approvers"] == [
-        "u-1@contoso-test.example", "u-2@contoso-test.example"]
+        "u-1@contoso-test.example",
+        "u-2@contoso-test.example",
+    ]
 
 
 def test_maa202_min_approvers_parameter() -> None:
@@ -111,8 +126,13 @@ def test_maa202_min_approvers_parameter() -> None:
 def test_maa202_users_source_partial_is_an_error_naming_the_permission() -> None:
     snap = tenant_with("grp-ok")
     approver_group(snap, "grp-ok")
-    set_source(snap, "users", "partial", reason="2 of 5 users could not be read",
-               missing_permission="User.Read.All")
+    set_source(
+        snap,
+        "users",
+        "partial",
+        reason="2 of 5 users could not be read",
+        missing_permission="User.Read.All",
+    )
 
     result = scan(snap)
 
@@ -130,16 +150,24 @@ def test_maa203_group_must_be_a_member_of_a_role_assignment() -> None:
     add_user(snap, "u-3")
     add_group(snap, "grp-no-role", [user_ref("u-3")])
     # a scope group is not an admin group
-    snap["role_assignments"].append({"id": "ra-scope", "displayName": "scope only",
-                                     "members": ["grp-other"], "scopeMembers": ["grp-no-role"]})
+    snap["role_assignments"].append(
+        {
+            "id": "ra-scope",
+            "displayName": "scope only",
+            "members": ["grp-other"],
+            "scopeMembers": ["grp-no-role"],
+        }
+    )
 
     result = scan(snap)
 
     assert statuses(result, "MAA203") == {"grp-in-role": PASS, "grp-no-role": FAIL}
     assert finding(result, "MAA203", "grp-in-role").evidence["role_assignments"] == [
-        {"id": "ra-grp-in-role", "displayName": "assignment ra-grp-in-role"}]
+        {"id": "ra-grp-in-role", "displayName": "assignment ra-grp-in-role"}
+    ]
     assert finding(result, "MAA203", "grp-no-role").message == (
-        "the group is not a member of any Intune role assignment")
+        "the group is not a member of any Intune role assignment"
+    )
 
 
 def test_maa203_rbac_failed_is_an_error() -> None:
@@ -151,7 +179,8 @@ def test_maa203_rbac_failed_is_an_error() -> None:
 
     assert statuses(result, "MAA203") == {TENANT_ID: ERROR}
     assert finding(result, "MAA203", TENANT_ID).message == (
-        "could not verify: rbac is failed; missing permission DeviceManagementRBAC.Read.All")
+        "could not verify: rbac is failed; missing permission DeviceManagementRBAC.Read.All"
+    )
 
 
 # ---- MAA204 approver-group-not-security-group ----------------------------------------------
@@ -166,14 +195,24 @@ def test_maa204_m365_mail_enabled_and_non_security_groups_fail() -> None:
 
     result = scan(snap)
 
-    assert statuses(result, "MAA204") == {"grp-sec": PASS, "grp-m365": FAIL,
-                                          "grp-mail-sec": FAIL, "grp-dl": FAIL}
+    assert statuses(result, "MAA204") == {
+        "grp-sec": PASS,
+        "grp-m365": FAIL,
+        "grp-mail-sec": FAIL,
+        "grp-dl": FAIL,
+    }
     assert finding(result, "MAA204", "grp-m365").evidence["reasons"] == [
-        "Microsoft 365 group", "mail-enabled", "not security-enabled"]
+        "Microsoft 365 group",
+        "mail-enabled",
+        "not security-enabled",
+    ]
     assert finding(result, "MAA204", "grp-mail-sec").message == (
-        "the group is not a plain security group: mail-enabled")
+        "the group is not a plain security group: mail-enabled"
+    )
     assert finding(result, "MAA204", "grp-dl").evidence["reasons"] == [
-        "mail-enabled", "not security-enabled"]
+        "mail-enabled",
+        "not security-enabled",
+    ]
 
 
 # ---- MAA205 approver-membership-unprotected ------------------------------------------------
@@ -184,19 +223,34 @@ def test_maa205_each_way_to_change_membership_fails() -> None:
     approver_group(snap, "grp-ok")
     add_group(snap, "grp-plain", [], role_assignable=False)
     add_group(snap, "grp-owned", [], owners=[user_ref("u-owner")])
-    add_group(snap, "grp-dynamic", [], group_types=["DynamicMembership"],
-              membership_rule='(user.department -eq "IT")')
+    add_group(
+        snap,
+        "grp-dynamic",
+        [],
+        group_types=["DynamicMembership"],
+        membership_rule='(user.department -eq "IT")',
+    )
     add_group(snap, "grp-synced", [], synced=True)
 
     result = scan(snap)
 
-    assert statuses(result, "MAA205") == {"grp-ok": PASS, "grp-plain": FAIL, "grp-owned": FAIL,
-                                          "grp-dynamic": FAIL, "grp-synced": FAIL}
-    reasons = {gid: finding(result, "MAA205", gid).evidence["reasons"]
-               for gid in ("grp-plain", "grp-owned", "grp-dynamic", "grp-synced")}
-    assert reasons == {"grp-plain": ["not role-assignable"], "grp-owned": ["1 owner(s)"],
-                       "grp-dynamic": ["dynamic membership rule"],
-                       "grp-synced": ["synced from on-premises"]}
+    assert statuses(result, "MAA205") == {
+        "grp-ok": PASS,
+        "grp-plain": FAIL,
+        "grp-owned": FAIL,
+        "grp-dynamic": FAIL,
+        "grp-synced": FAIL,
+    }
+    reasons = {
+        gid: finding(result, "MAA205", gid).evidence["reasons"]
+        for gid in ("grp-plain", "grp-owned", "grp-dynamic", "grp-synced")
+    }
+    assert reasons == {
+        "grp-plain": ["not role-assignable"],
+        "grp-owned": ["1 owner(s)"],
+        "grp-dynamic": ["dynamic membership rule"],
+        "grp-synced": ["synced from on-premises"],
+    }
     assert finding(result, "MAA205", "grp-owned").evidence["owners"] == ["u-owner"]
 
 
@@ -207,8 +261,7 @@ def test_maa205_unknown_role_assignability_is_not_a_pass() -> None:
     result = scan(snap)
 
     assert statuses(result, "MAA205") == {"grp-unknown": FAIL}
-    assert finding(result, "MAA205", "grp-unknown").evidence["reasons"] == [
-        "not role-assignable"]
+    assert finding(result, "MAA205", "grp-unknown").evidence["reasons"] == ["not role-assignable"]
 
 
 # ---- MAA206 approver-group-indirect-members ------------------------------------------------
@@ -217,16 +270,26 @@ def test_maa205_unknown_role_assignability_is_not_a_pass() -> None:
 def test_maa206_nested_groups_and_non_user_members_fail() -> None:
     snap = tenant_with("grp-ok", "grp-mixed")
     approver_group(snap, "grp-ok")
-    add_group(snap, "grp-mixed", [
-        user_ref("u-1"), group_ref("grp-nested"), sp_ref("sp-bot"),
-        {"id": "dev-1", "type": "device", "displayName": "CD-LT-0001"}])
+    add_group(
+        snap,
+        "grp-mixed",
+        [
+            user_ref("u-1"),
+            group_ref("grp-nested"),
+            sp_ref("sp-bot"),
+            {"id": "dev-1", "type": "device", "displayName": "CD-LT-0001"},
+        ],
+    )
 
     result = scan(snap)
 
     assert statuses(result, "MAA206") == {"grp-ok": PASS, "grp-mixed": FAIL}
     mixed = finding(result, "MAA206", "grp-mixed")
-    assert mixed.evidence["reasons"] == ["device members", "group members",
-                                         "servicePrincipal members"]
+    assert mixed.evidence["reasons"] == [
+        "device members",
+        "group members",
+        "servicePrincipal members",
+    ]
     assert mixed.evidence["indirect_members"] == [
         {"id": "grp-nested", "type": "group", "displayName": "grp-nested"},
         {"id": "sp-bot", "type": "servicePrincipal", "displayName": "sp-bot"},
@@ -243,13 +306,20 @@ def test_maa207_guests_and_disabled_accounts_fail_including_nested_members() -> 
     add_user(snap, "u-guest", user_type="Guest")
     add_user(snap, "u-off", enabled=False)
     add_group(snap, "grp-guest", [user_ref("u-1"), user_ref("u-guest")])
-    add_group(snap, "grp-nested-disabled", [user_ref("u-2"), group_ref("grp-inner")],
-              transitive=[user_ref("u-2"), group_ref("grp-inner"), user_ref("u-off")])
+    add_group(
+        snap,
+        "grp-nested-disabled",
+        [user_ref("u-2"), group_ref("grp-inner")],
+        transitive=[user_ref("u-2"), group_ref("grp-inner"), user_ref("u-off")],
+    )
 
     result = scan(snap)
 
-    assert statuses(result, "MAA207") == {"grp-ok": PASS, "grp-guest": FAIL,
-                                          "grp-nested-disabled": FAIL}
+    assert statuses(result, "MAA207") == {
+        "grp-ok": PASS,
+        "grp-guest": FAIL,
+        "grp-nested-disabled": FAIL,
+    }
     guest = finding(result, "MAA207", "grp-guest")
     assert guest.message == "guest or disabled accounts are approvers: 1 guest(s)"
     assert guest.evidence["guests"] == ["u-guest@contoso-test.example"]
@@ -266,18 +336,23 @@ def test_maa208_unlicensed_fails_licensed_passes_unknown_is_an_error() -> None:
     approver_group(snap, "grp-ok")
     add_user(snap, "u-nolic", licensed=False)
     add_user(snap, "u-maybe", licensed=None)
-    add_group(snap, "grp-unlicensed", [user_ref("u-1"), user_ref("u-nolic"),
-                                       user_ref("u-maybe")])
-    add_group(snap, "grp-unknown", [user_ref("u-2"), user_ref("u-maybe"),
-                                    user_ref("u-not-collected")])
+    add_group(snap, "grp-unlicensed", [user_ref("u-1"), user_ref("u-nolic"), user_ref("u-maybe")])
+    add_group(
+        snap, "grp-unknown", [user_ref("u-2"), user_ref("u-maybe"), user_ref("u-not-collected")]
+    )
 
     result = scan(snap)
 
-    assert statuses(result, "MAA208") == {"grp-ok": PASS, "grp-unlicensed": FAIL,
-                                          "grp-unknown": ERROR}
+    assert statuses(result, "MAA208") == {
+        "grp-ok": PASS,
+        "grp-unlicensed": FAIL,
+        "grp-unknown": ERROR,
+    }
     unlicensed = finding(result, "MAA208", "grp-unlicensed")
-    assert unlicensed.evidence == {"unlicensed": ["u-nolic@contoso-test.example"],
-                                   "unknown": ["u-maybe@contoso-test.example"]}
+    assert unlicensed.evidence == {
+        "unlicensed": ["u-nolic@contoso-test.example"],
+        "unknown": ["u-maybe@contoso-test.example"],
+    }
     unknown = finding(result, "MAA208", "grp-unknown")
     assert unknown.message == "could not verify the Intune licence of 2 approver(s)"
     assert unknown.evidence == {"unknown": ["u-maybe@contoso-test.example", "u-not-collected"]}
@@ -294,21 +369,27 @@ def test_maa208_passes_when_the_tenant_allows_unlicensed_admins() -> None:
     assert statuses(result, "MAA208") == {"grp-unlicensed": PASS}
     assert finding(result, "MAA208", "grp-unlicensed").message == (
         "the tenant allows unlicensed administrators "
-        "(deviceManagement.unlicensedAdminstratorsEnabled)")
+        "(deviceManagement.unlicensedAdminstratorsEnabled)"
+    )
 
 
 def test_maa208_checks_transitive_members_too() -> None:
     snap = tenant_with("grp-nested")
     add_user(snap, "u-1")
     add_user(snap, "u-inner", licensed=False)
-    add_group(snap, "grp-nested", [user_ref("u-1"), group_ref("grp-inner")],
-              transitive=[user_ref("u-1"), group_ref("grp-inner"), user_ref("u-inner")])
+    add_group(
+        snap,
+        "grp-nested",
+        [user_ref("u-1"), group_ref("grp-inner")],
+        transitive=[user_ref("u-1"), group_ref("grp-inner"), user_ref("u-inner")],
+    )
 
     result = scan(snap)
 
     assert statuses(result, "MAA208") == {"grp-nested": FAIL}
     assert finding(result, "MAA208", "grp-nested").evidence["unlicensed"] == [
-        "u-inner@contoso-test.example"]
+        "u-inner@contoso-test.example"
+    ]
 
 
 def test_healthy_approver_group_passes_every_approver_rule() -> None:

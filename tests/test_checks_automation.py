@@ -32,8 +32,7 @@ def tenant(*policies: tuple[str, str, list[Json | str]]) -> Json:
 
 
 def wipe(snap: Json, app_id: str, when: str = "2026-10-20T10:00:00Z") -> None:
-    add_event(snap, app_id, "Wipe ManagedDevice", category="Device", operation="Action",
-              when=when)
+    add_event(snap, app_id, "Wipe ManagedDevice", category="Device", operation="Action", when=when)
 
 
 # ---- MAA501 automation-blocked-by-maa ------------------------------------------------------
@@ -53,7 +52,8 @@ def test_maa501_excluded_writer_passes_and_unexcluded_writer_fails() -> None:
     assert blocked.message == "app-only writes to protected workloads now need approval: app"
     assert blocked.evidence == {
         "blocked_workloads": {"app": {"writes": 2, "last_write": "2026-10-06T02:00:00Z"}},
-        "total_writes": 2}
+        "total_writes": 2,
+    }
     excluded = finding(result, "MAA501", "app-excluded")
     assert excluded.resource.display_name == "Patch My PC Cloud"
     assert excluded.evidence == {"blocked_workloads": {}, "total_writes": 2}
@@ -62,8 +62,12 @@ def test_maa501_excluded_writer_passes_and_unexcluded_writer_fails() -> None:
 def test_maa501_writes_to_unprotected_or_unknown_workloads_pass() -> None:
     snap = tenant(("p-app", "app", []))
     add_event(snap, "app-config", "Patch DeviceConfiguration", category="DeviceConfiguration")
-    add_event(snap, "app-autopilot", "Create ImportedWindowsAutopilotDeviceIdentity",
-              category="Enrollment")
+    add_event(
+        snap,
+        "app-autopilot",
+        "Create ImportedWindowsAutopilotDeviceIdentity",
+        category="Enrollment",
+    )
 
     result = scan(snap)
 
@@ -83,14 +87,16 @@ def test_maa501_device_wipe_is_gated_by_devicewipe_or_the_deviceaction_umbrella(
     result = scan(umbrella)
     assert statuses(result, "MAA501") == {"app-1": FAIL}
     assert set(finding(result, "MAA501", "app-1").evidence["blocked_workloads"]) == {
-        "deviceActions"}
+        "deviceActions"
+    }
 
 
 def test_maa501_exclusion_must_cover_every_policy_gating_the_write() -> None:
     both = tenant(("p-wipe", "deviceWipe", ["app-1"]), ("p-devices", "deviceAction", []))
     wipe(both, "app-1")
-    all_excluded = tenant(("p-wipe", "deviceWipe", ["app-1"]),
-                          ("p-devices", "deviceAction", ["app-1"]))
+    all_excluded = tenant(
+        ("p-wipe", "deviceWipe", ["app-1"]), ("p-devices", "deviceAction", ["app-1"])
+    )
     wipe(all_excluded, "app-1")
 
     assert statuses(scan(both), "MAA501") == {"app-1": FAIL}
@@ -108,18 +114,25 @@ def test_maa501_audit_log_exclusion_exempts_a_declaration_alone_does_not() -> No
 
 
 def test_maa501_lists_each_blocked_workload() -> None:
-    snap = tenant(("p-app", "app", []), ("p-script", "script", []),
-                  ("p-config", "configurationPolicy", []))
+    snap = tenant(
+        ("p-app", "app", []), ("p-script", "script", []), ("p-config", "configurationPolicy", [])
+    )
     add_event(snap, "app-1", "Patch MobileApp", when="2026-10-10T00:00:00Z")
-    add_event(snap, "app-1", "Create DeviceManagementScript", category="DeviceConfiguration",
-              when="2026-10-11T00:00:00Z")
+    add_event(
+        snap,
+        "app-1",
+        "Create DeviceManagementScript",
+        category="DeviceConfiguration",
+        when="2026-10-11T00:00:00Z",
+    )
     add_event(snap, "app-1", "Sync ManagedDevice", category="Device", operation="Action")
 
     result = scan(snap)
 
     blocked = finding(result, "MAA501", "app-1")
-    assert blocked.message == ("app-only writes to protected workloads now need approval: "
-                               "app, script")
+    assert blocked.message == (
+        "app-only writes to protected workloads now need approval: app, script"
+    )
     assert blocked.evidence["total_writes"] == 3
 
 
@@ -134,7 +147,8 @@ def test_maa501_ignores_delegated_out_of_window_and_non_write_events() -> None:
 
     assert statuses(result, "MAA501") == {TENANT_ID: SKIPPED}
     assert finding(result, "MAA501", TENANT_ID).message == (
-        "no app-only writes to Intune in the audit window")
+        "no app-only writes to Intune in the audit window"
+    )
     assert statuses(result, "MAA502") == {TENANT_ID: SKIPPED}
 
 
@@ -149,15 +163,21 @@ def test_maa501_window_bounds_are_inclusive() -> None:
 def test_maa501_errors_when_the_audit_log_is_incomplete() -> None:
     snap = tenant(("p-app", "app", []))
     add_event(snap, "app-1", "Create MobileApp")
-    set_source(snap, "audit_events", "partial", reason="stopped after 429 responses",
-               missing_permission=None)
+    set_source(
+        snap,
+        "audit_events",
+        "partial",
+        reason="stopped after 429 responses",
+        missing_permission=None,
+    )
 
     result = scan(snap)
 
     assert statuses(result, "MAA501") == {TENANT_ID: ERROR}
     assert statuses(result, "MAA502") == {TENANT_ID: ERROR}
     assert finding(result, "MAA502", TENANT_ID).message == (
-        "could not verify: audit_events is partial (stopped after 429 responses)")
+        "could not verify: audit_events is partial (stopped after 429 responses)"
+    )
 
 
 # ---- MAA502 automation-failing-approval ----------------------------------------------------
@@ -165,37 +185,65 @@ def test_maa501_errors_when_the_audit_log_is_incomplete() -> None:
 
 def test_maa502_approval_failures_fail_other_failures_do_not() -> None:
     snap = tenant(("p-config", "configurationPolicy", []))
-    add_event(snap, "app-pipeline", "Patch DeviceConfiguration", category="DeviceConfiguration",
-              when="2026-10-15T06:00:00Z")
-    add_event(snap, "app-pipeline", "Patch DeviceConfiguration", category="DeviceConfiguration",
-              result="Failure", activity="Patch DeviceConfiguration (approval required)",
-              when="2026-10-22T06:00:00Z")
-    add_event(snap, "app-pipeline", "Patch DeviceManagementConfigurationPolicy",
-              category="DeviceConfiguration", result="Failure",
-              activity="Patch DeviceManagementConfigurationPolicy (approval required)",
-              when="2026-10-29T14:05:31Z")
-    add_event(snap, "app-flaky", "Patch DeviceConfiguration", category="DeviceConfiguration",
-              result="Failure")  # failed, but not for want of approval
+    add_event(
+        snap,
+        "app-pipeline",
+        "Patch DeviceConfiguration",
+        category="DeviceConfiguration",
+        when="2026-10-15T06:00:00Z",
+    )
+    add_event(
+        snap,
+        "app-pipeline",
+        "Patch DeviceConfiguration",
+        category="DeviceConfiguration",
+        result="Failure",
+        activity="Patch DeviceConfiguration (approval required)",
+        when="2026-10-22T06:00:00Z",
+    )
+    add_event(
+        snap,
+        "app-pipeline",
+        "Patch DeviceManagementConfigurationPolicy",
+        category="DeviceConfiguration",
+        result="Failure",
+        activity="Patch DeviceManagementConfigurationPolicy (approval required)",
+        when="2026-10-29T14:05:31Z",
+    )
+    add_event(
+        snap,
+        "app-flaky",
+        "Patch DeviceConfiguration",
+        category="DeviceConfiguration",
+        result="Failure",
+    )  # failed, but not for want of approval
     add_event(snap, "app-ok", "Create MobileApp")
 
     result = scan(snap)
 
-    assert statuses(result, "MAA502") == {"app-pipeline": FAIL, "app-flaky": PASS,
-                                          "app-ok": PASS}
+    assert statuses(result, "MAA502") == {"app-pipeline": FAIL, "app-flaky": PASS, "app-ok": PASS}
     pipeline = finding(result, "MAA502", "app-pipeline")
     assert pipeline.message == "2 app-only write(s) blocked or failed for want of approval"
     assert pipeline.evidence == {
-        "failures": 2, "last_failure": "2026-10-29T14:05:31Z",
-        "last_activity": "Patch DeviceManagementConfigurationPolicy (approval required)"}
+        "failures": 2,
+        "last_failure": "2026-10-29T14:05:31Z",
+        "last_activity": "Patch DeviceManagementConfigurationPolicy (approval required)",
+    }
     assert finding(result, "MAA502", "app-ok").evidence == {"failures": 0}
 
 
 def test_maa502_needs_only_the_audit_log() -> None:
     snap = tenant()
-    add_event(snap, "app-1", "Patch MobileApp", result="Failure",
-              activity="Patch MobileApp - approval required")
-    set_source(snap, "access_policies", "failed",
-               missing_permission="DeviceManagementRBAC.Read.All")
+    add_event(
+        snap,
+        "app-1",
+        "Patch MobileApp",
+        result="Failure",
+        activity="Patch MobileApp - approval required",
+    )
+    set_source(
+        snap, "access_policies", "failed", missing_permission="DeviceManagementRBAC.Read.All"
+    )
 
     result = scan(snap)
 

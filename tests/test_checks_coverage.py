@@ -19,8 +19,15 @@ from builders import (
 
 from maa_guard.model import Severity
 
-ALL_WORKLOADS = ("app", "script", "role", "deviceActions", "compliancePolicy",
-                 "configurationPolicy", "tenantConfiguration")
+ALL_WORKLOADS = (
+    "app",
+    "script",
+    "role",
+    "deviceActions",
+    "compliancePolicy",
+    "configurationPolicy",
+    "tenantConfiguration",
+)
 
 
 # ---- MAA101 unprotected-workload ------------------------------------------------------------
@@ -41,9 +48,13 @@ def test_maa101_severity_is_high_only_for_high_severity_workloads() -> None:
 
     severities = {f.resource.id: f.severity for f in result.findings if f.rule_id == "MAA101"}
     assert severities == {
-        "app": Severity.MEDIUM, "script": Severity.HIGH, "role": Severity.HIGH,
-        "deviceActions": Severity.HIGH, "compliancePolicy": Severity.MEDIUM,
-        "configurationPolicy": Severity.MEDIUM, "tenantConfiguration": Severity.MEDIUM,
+        "app": Severity.MEDIUM,
+        "script": Severity.HIGH,
+        "role": Severity.HIGH,
+        "deviceActions": Severity.HIGH,
+        "compliancePolicy": Severity.MEDIUM,
+        "configurationPolicy": Severity.MEDIUM,
+        "tenantConfiguration": Severity.MEDIUM,
     }
 
 
@@ -64,13 +75,19 @@ def test_maa101_protected_and_unprotected_workloads() -> None:
     result = scan(snap)
 
     assert statuses(result, "MAA101") == {
-        "app": PASS, "script": PASS, "role": PASS, "deviceActions": FAIL,
-        "compliancePolicy": FAIL, "configurationPolicy": FAIL, "tenantConfiguration": FAIL,
+        "app": PASS,
+        "script": PASS,
+        "role": PASS,
+        "deviceActions": FAIL,
+        "compliancePolicy": FAIL,
+        "configurationPolicy": FAIL,
+        "tenantConfiguration": FAIL,
     }
     app = finding(result, "MAA101", "app")
     assert app.message == "Apps: protected by 1 access policy"
     assert app.evidence["policies"] == [
-        {"id": "p-app", "displayName": "app policy p-app", "policyType": "app"}]
+        {"id": "p-app", "displayName": "app policy p-app", "policyType": "app"}
+    ]
 
 
 def test_maa101_device_actions_covered_by_the_deviceaction_umbrella() -> None:
@@ -89,7 +106,8 @@ def test_maa101_device_actions_covered_by_all_three_specific_policies() -> None:
 
     assert statuses(result, "MAA101")["deviceActions"] is PASS
     assert finding(result, "MAA101", "deviceActions").message == (
-        "Device actions (wipe, retire, delete): protected by 3 access policies")
+        "Device actions (wipe, retire, delete): protected by 3 access policies"
+    )
 
 
 def test_maa101_device_actions_partly_covered_names_the_missing_types() -> None:
@@ -108,16 +126,23 @@ def test_maa101_device_actions_partly_covered_names_the_missing_types() -> None:
 def test_maa101_incomplete_access_policies_is_one_error_never_pass() -> None:
     snap = new_snapshot()
     add_policy(snap, "p-app", "app")
-    set_source(snap, "access_policies", "failed", reason="403 Forbidden",
-               missing_permission="DeviceManagementRBAC.Read.All")
+    set_source(
+        snap,
+        "access_policies",
+        "failed",
+        reason="403 Forbidden",
+        missing_permission="DeviceManagementRBAC.Read.All",
+    )
 
     result = scan(snap)
 
     assert statuses(result, "MAA101") == {TENANT_ID: ERROR}
     error = finding(result, "MAA101", TENANT_ID)
     assert error.resource.type == "tenant"
-    assert error.message == ("could not verify: access_policies is failed (403 Forbidden); "
-                             "missing permission DeviceManagementRBAC.Read.All")
+    assert error.message == (
+        "could not verify: access_policies is failed (403 Forbidden); "
+        "missing permission DeviceManagementRBAC.Read.All"
+    )
     assert error.evidence == {"sources": ["access_policies"]}
 
 
@@ -145,9 +170,12 @@ def test_maa102_non_windows_only_app_policies_fail() -> None:
 
     assert statuses(result, "MAA102") == {"app": FAIL}
     assert finding(result, "MAA102", "app").message == (
-        "app access policies cover only non-Windows platforms")
+        "app access policies cover only non-Windows platforms"
+    )
     assert finding(result, "MAA102", "app").evidence["platforms"] == [
-        "androidEnterprise", "iOSiPadOS"]
+        "androidEnterprise",
+        "iOSiPadOS",
+    ]
 
 
 def test_maa102_union_of_windows_and_non_windows_policies_passes() -> None:
@@ -160,7 +188,9 @@ def test_maa102_union_of_windows_and_non_windows_policies_passes() -> None:
 
     assert statuses(result, "MAA102") == {"app": PASS}
     assert [p["id"] for p in finding(result, "MAA102", "app").evidence["policies"]] == [
-        "p-win", "p-mac"]
+        "p-win",
+        "p-mac",
+    ]
 
 
 def test_maa102_not_applicable_platform_covers_everything() -> None:
@@ -178,7 +208,9 @@ def test_maa102_comma_joined_flags_value_is_split() -> None:
 
     assert statuses(result, "MAA102") == {"app": PASS}
     assert finding(result, "MAA102", "app").evidence["platforms"] == [
-        "iOSiPadOS", "windows10AndLater"]
+        "iOSiPadOS",
+        "windows10AndLater",
+    ]
 
 
 def test_maa102_skipped_without_app_policies() -> None:
@@ -188,8 +220,7 @@ def test_maa102_skipped_without_app_policies() -> None:
     result = scan(snap)
 
     assert statuses(result, "MAA102") == {"app": SKIPPED}
-    assert finding(result, "MAA102", "app").message == (
-        "no app access policy exists (see MAA101)")
+    assert finding(result, "MAA102", "app").message == ("no app access policy exists (see MAA101)")
 
 
 # ---- MAA103 policy-without-approvers -------------------------------------------------------

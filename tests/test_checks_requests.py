@@ -42,9 +42,11 @@ def test_maa301_requestor_approving_own_request_fails() -> None:
     assert statuses(result, "MAA301") == {"r-self": FAIL, "r-ok": PASS, "r-app-self": FAIL}
     self_approved = finding(result, "MAA301", "r-self")
     assert self_approved.message == "the requestor approved their own request"
-    assert self_approved.evidence == {"requestor": {"id": "u-1", "displayName": "u-1"},
-                                      "approver": {"id": "U-1", "displayName": "U-1"},
-                                      "status": "completed"}
+    assert self_approved.evidence == {
+        "requestor": {"id": "u-1", "displayName": "u-1"},
+        "approver": {"id": "U-1", "displayName": "U-1"},
+        "status": "completed",
+    }
     assert self_approved.resource.type == "approvalRequest"
 
 
@@ -74,8 +76,10 @@ def test_maa302_application_approver_fails_user_approver_passes() -> None:
 
 def test_maa302_person_approving_through_the_portal_app_passes() -> None:
     snap = new_snapshot()
-    portal = {"user": {"id": "u-2", "displayName": "Bob"},
-              "application": {"id": "5926fc8e", "displayName": "Microsoft Intune portal extension"}}
+    portal = {
+        "user": {"id": "u-2", "displayName": "Bob"},
+        "application": {"id": "5926fc8e", "displayName": "Microsoft Intune portal extension"},
+    }
     add_request(snap, "r-portal", approver=portal)
 
     assert statuses(scan(snap), "MAA302") == {"r-portal": PASS}
@@ -84,8 +88,13 @@ def test_maa302_person_approving_through_the_portal_app_passes() -> None:
 def test_request_rules_error_when_approval_requests_are_incomplete() -> None:
     snap = new_snapshot()
     add_request(snap, "r-app", approver=app_id_set("app-helpdesk"))
-    set_source(snap, "approval_requests", "failed", reason="403 Forbidden",
-               missing_permission="DeviceManagementRBAC.Read.All")
+    set_source(
+        snap,
+        "approval_requests",
+        "failed",
+        reason="403 Forbidden",
+        missing_permission="DeviceManagementRBAC.Read.All",
+    )
 
     result = scan(snap)
 
@@ -93,7 +102,8 @@ def test_request_rules_error_when_approval_requests_are_incomplete() -> None:
         assert statuses(result, rule_id) == {TENANT_ID: ERROR}, rule_id
         assert finding(result, rule_id, TENANT_ID).message == (
             "could not verify: approval_requests is failed (403 Forbidden); "
-            "missing permission DeviceManagementRBAC.Read.All")
+            "missing permission DeviceManagementRBAC.Read.All"
+        )
 
 
 # ---- MAA303 weak-justification -------------------------------------------------------------
@@ -103,8 +113,9 @@ def test_maa303_short_or_empty_justification_on_approved_requests_fails() -> Non
     snap = new_snapshot()
     add_request(snap, "r-empty", "approved", approver=user_id_set("u-2"), justification="   ")
     add_request(snap, "r-test", "completed", approver=user_id_set("u-2"), justification="test")
-    add_request(snap, "r-exact", "completed", approver=user_id_set("u-2"),
-                justification="CHG0012345")  # exactly 10 characters
+    add_request(
+        snap, "r-exact", "completed", approver=user_id_set("u-2"), justification="CHG0012345"
+    )  # exactly 10 characters
     add_request(snap, "r-rejected", "rejected", approver=user_id_set("u-2"), justification="")
     add_request(snap, "r-pending", "needsApproval", justification=".")
 
@@ -112,10 +123,12 @@ def test_maa303_short_or_empty_justification_on_approved_requests_fails() -> Non
 
     assert statuses(result, "MAA303") == {"r-empty": FAIL, "r-test": FAIL, "r-exact": PASS}
     assert finding(result, "MAA303", "r-empty").message == (
-        "the request was approved with a justification that is empty")
+        "the request was approved with a justification that is empty"
+    )
     test = finding(result, "MAA303", "r-test")
     assert test.message == (
-        "the request was completed with a justification that is 4 characters long")
+        "the request was completed with a justification that is 4 characters long"
+    )
     assert test.evidence == {"justification": "test", "length": 4, "min_justification_chars": 10}
 
 
@@ -143,14 +156,19 @@ def test_maa304_expiry_is_measured_from_the_collection_time() -> None:
 
     result = scan(snap)
 
-    assert statuses(result, "MAA304") == {"r-soon": FAIL, "r-edge": FAIL, "r-later": PASS,
-                                          "r-overdue": FAIL}
+    assert statuses(result, "MAA304") == {
+        "r-soon": FAIL,
+        "r-edge": FAIL,
+        "r-later": PASS,
+        "r-overdue": FAIL,
+    }
     soon = finding(result, "MAA304", "r-soon")
     assert soon.message == "the request expires in 12.0 hours and still needs approval"
     assert soon.evidence == {"expirationDateTime": "2026-11-01T20:00:00Z", "hours_left": 12.0}
     assert finding(result, "MAA304", "r-later").evidence["hours_left"] == 49.5
     assert finding(result, "MAA304", "r-overdue").message == (
-        "the request expired without a decision")
+        "the request expired without a decision"
+    )
 
 
 def test_maa304_does_not_use_the_wall_clock_date() -> None:
@@ -181,8 +199,12 @@ def requests_tenant() -> Json:
     add_policy(snap, "p-wipe", "deviceWipe", approvers=["grp-devices"])
     approver_group(snap, "grp-apps", ["u-1", "u-2"])
     # grp-devices: u-3 directly, u-4 only through the nested grp-leads
-    add_group(snap, "grp-devices", [user_ref("u-3"), group_ref("grp-leads")],
-              transitive=[user_ref("u-3"), group_ref("grp-leads"), user_ref("u-4")])
+    add_group(
+        snap,
+        "grp-devices",
+        [user_ref("u-3"), group_ref("grp-leads")],
+        transitive=[user_ref("u-3"), group_ref("grp-leads"), user_ref("u-4")],
+    )
     return snap
 
 
@@ -196,14 +218,22 @@ def test_maa305_direct_transitive_and_outside_approvers() -> None:
 
     result = scan(snap)
 
-    assert statuses(result, "MAA305") == {"r-direct": PASS, "r-transitive": PASS,
-                                          "r-wrong-group": FAIL, "r-outsider": FAIL,
-                                          "r-app-ok": PASS}
+    assert statuses(result, "MAA305") == {
+        "r-direct": PASS,
+        "r-transitive": PASS,
+        "r-wrong-group": FAIL,
+        "r-outsider": FAIL,
+        "r-app-ok": PASS,
+    }
     wrong = finding(result, "MAA305", "r-wrong-group")
-    assert wrong.message == ("the approver is not a current member of an approver group for "
-                             "this request's policy type")
-    assert wrong.evidence == {"approver": {"id": "u-1", "displayName": "u-1"},
-                              "policy_types": ["deviceWipe"], "approver_groups": ["grp-devices"]}
+    assert wrong.message == (
+        "the approver is not a current member of an approver group for this request's policy type"
+    )
+    assert wrong.evidence == {
+        "approver": {"id": "u-1", "displayName": "u-1"},
+        "policy_types": ["deviceWipe"],
+        "approver_groups": ["grp-devices"],
+    }
     assert finding(result, "MAA305", "r-transitive").evidence["member_of"] == ["grp-devices"]
 
 
@@ -229,7 +259,9 @@ def test_maa305_without_policy_types_any_approver_group_counts() -> None:
 
     assert statuses(result, "MAA305") == {"r-untyped": PASS, "r-untyped-outsider": FAIL}
     assert finding(result, "MAA305", "r-untyped-outsider").evidence["approver_groups"] == [
-        "grp-apps", "grp-devices"]
+        "grp-apps",
+        "grp-devices",
+    ]
 
 
 def test_maa305_application_approvers_and_undecided_requests_are_not_evaluated() -> None:
@@ -244,8 +276,13 @@ def test_maa305_application_approvers_and_undecided_requests_are_not_evaluated()
 def test_maa305_errors_when_groups_are_incomplete() -> None:
     snap = requests_tenant()
     add_request(snap, "r-user", approver=user_id_set("u-1"))
-    set_source(snap, "groups", "partial", reason="transitive members not read",
-               missing_permission="GroupMember.Read.All")
+    set_source(
+        snap,
+        "groups",
+        "partial",
+        reason="transitive members not read",
+        missing_permission="GroupMember.Read.All",
+    )
 
     result = scan(snap)
 

@@ -182,7 +182,7 @@ def test_outputs_are_written_only_after_success(
         capsys, "scan", "--snapshot", str(broken), "--output", f"sarif={tmp_path / 'a.sarif'}"
     )
     assert code == 2
-    assert "broken.json: tool_version: required field is missing" in err
+    assert "broken.json: tenant: expected an object, got a list" in err
     assert not (tmp_path / "a.sarif").exists()
     code, _, _ = run(
         capsys,

@@ -118,8 +118,9 @@ EXPECTED_FAILURES = {
 }
 
 # The old packager's app is gone, so the rules that inspect its service principal skip it.
-EXPECTED_SKIPPED = {(rule_id, APP_WIN32) for rule_id in
-                    ("MAA401", "MAA402", "MAA403", "MAA404", "MAA405", "MAA406")}
+EXPECTED_SKIPPED = {
+    (rule_id, APP_WIN32) for rule_id in ("MAA401", "MAA402", "MAA403", "MAA404", "MAA405", "MAA406")
+}
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +136,9 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="module")
 def result(snapshot: Snapshot, settings: Settings) -> ScanResult:
-    return evaluate(snapshot, load_catalogue(), all_checks(), settings, date(2026, 11, 1),
-                    tool_version="0.1.0")
+    return evaluate(
+        snapshot, load_catalogue(), all_checks(), settings, date(2026, 11, 1), tool_version="0.1.0"
+    )
 
 
 def outcomes(result: ScanResult, status: Status) -> set[tuple[str, str]]:
@@ -152,7 +154,8 @@ def test_demo_envelope(snapshot: Snapshot) -> None:
     assert (snapshot.window.end - snapshot.window.start).days == 30
     assert snapshot.window.end == snapshot.collected_at
     assert {name: s.state for name, s in snapshot.sources.items()} == dict.fromkeys(
-        SOURCES, SourceState.COMPLETE)
+        SOURCES, SourceState.COMPLETE
+    )
 
 
 def test_demo_config_declares_owned_reviewed_exclusions(settings: Settings) -> None:
@@ -187,21 +190,31 @@ def test_every_rule_runs_and_none_falls_back_to_a_tenant_finding(result: ScanRes
 
 
 def test_audit_log_exclusions_match_the_demo_audit_events(snapshot: Snapshot) -> None:
-    replayed = exclusions_from_audit_events(snapshot.audit_events,
-                                            [p.id for p in snapshot.policies])
-    recorded = {p.id: [e.app_id for e in p.exclusions if e.source is ExclusionSource.AUDIT_LOG]
-                for p in snapshot.policies}
+    replayed = exclusions_from_audit_events(
+        snapshot.audit_events, [p.id for p in snapshot.policies]
+    )
+    recorded = {
+        p.id: [e.app_id for e in p.exclusions if e.source is ExclusionSource.AUDIT_LOG]
+        for p in snapshot.policies
+    }
 
     assert {policy: [e.app_id for e in found] for policy, found in replayed.items()} == {
-        policy: apps for policy, apps in recorded.items() if apps}
+        policy: apps for policy, apps in recorded.items() if apps
+    }
     assert recorded[P_APPS] == [APP_TAGSYNC]
     assert recorded[P_SCRIPTS] == [APP_REMEDIATION]  # Autopilot was added, then removed
 
 
 def test_demo_is_modest_and_readable(snapshot: Snapshot) -> None:
     assert [p.display_name for p in snapshot.policies] == [
-        "Apps - Windows", "Scripts and remediations", "Device wipe", "Device retire",
-        "Intune RBAC changes", "Compliance policies", "Configuration profiles"]
+        "Apps - Windows",
+        "Scripts and remediations",
+        "Device wipe",
+        "Device retire",
+        "Intune RBAC changes",
+        "Compliance policies",
+        "Configuration profiles",
+    ]
     assert len(snapshot.users) == 15
     assert all(u.user_principal_name.endswith("@contoso-demo.example") for u in snapshot.users)
     assert len(snapshot.service_principals) == 8

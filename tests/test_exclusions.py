@@ -27,13 +27,21 @@ from maa_guard.model import ExclusionSource
 from maa_guard.snapshot import AuditActor, AuditEvent, AuditResource, Exclusion, Snapshot
 from maa_guard.snapshot_file import parse_snapshot
 
-POLICY = AuditResource(resource_id="p-1", display_name="Apps - Windows",
-                       type="OperationApprovalPolicy")
+POLICY = AuditResource(
+    resource_id="p-1", display_name="Apps - Windows", type="OperationApprovalPolicy"
+)
 
 
-def change(verb: str, app_id: str, day: int, *, policy: AuditResource = POLICY,
-           app_type: str = "ServicePrincipal", result: str = "Success",
-           name: str = "") -> AuditEvent:
+def change(
+    verb: str,
+    app_id: str,
+    day: int,
+    *,
+    policy: AuditResource = POLICY,
+    app_type: str = "ServicePrincipal",
+    result: str = "Success",
+    name: str = "",
+) -> AuditEvent:
     return AuditEvent(
         id=f"evt-{verb}-{app_id}-{day}",
         activity_date_time=datetime(2026, 10, day, 12, tzinfo=timezone.utc),
@@ -42,8 +50,10 @@ def change(verb: str, app_id: str, day: int, *, policy: AuditResource = POLICY,
         activity_type=f"{verb} OperationApprovalPolicyExclusion",
         activity_result=result,
         category="Role",
-        resources=(policy, AuditResource(resource_id=app_id, display_name=name or app_id,
-                                          type=app_type)),
+        resources=(
+            policy,
+            AuditResource(resource_id=app_id, display_name=name or app_id, type=app_type),
+        ),
     )
 
 
@@ -64,13 +74,13 @@ def test_property_name_is_configurable() -> None:
     raw = {"excludedApplicationIds": ["app-default"], "exemptServicePrincipals": ["app-other"]}
 
     assert [e.app_id for e in read_policy_exclusions(raw, "exemptServicePrincipals")] == [
-        "app-other"]
+        "app-other"
+    ]
 
 
 @pytest.mark.parametrize("value", [None, "app-1", {"appId": "app-1"}, 42, True])
 def test_malformed_property_values_give_no_exclusions(value: Any) -> None:
-    assert read_policy_exclusions({"excludedApplicationIds": value},
-                                  "excludedApplicationIds") == ()
+    assert read_policy_exclusions({"excludedApplicationIds": value}, "excludedApplicationIds") == ()
 
 
 def test_absent_property_gives_no_exclusions() -> None:
@@ -81,7 +91,9 @@ def test_malformed_items_are_dropped_and_duplicates_kept_once() -> None:
     raw = {"excludedApplicationIds": ["app-1", "", None, 7, {"appId": "x"}, "app-2", "app-1"]}
 
     assert [e.app_id for e in read_policy_exclusions(raw, "excludedApplicationIds")] == [
-        "app-1", "app-2"]
+        "app-1",
+        "app-2",
+    ]
 
 
 # ---- exclusions_from_audit_events ----------------------------------------------------------
@@ -94,27 +106,41 @@ def test_add_then_remove_in_time_order_leaves_nothing() -> None:
 
 
 def test_remove_then_add_leaves_the_exclusion() -> None:
-    events = [change("Add", "app-1", 9, name="Patch My PC Cloud"), change("Remove", "app-1", 5),
-              change("Add", "app-1", 3)]
+    events = [
+        change("Add", "app-1", 9, name="Patch My PC Cloud"),
+        change("Remove", "app-1", 5),
+        change("Add", "app-1", 3),
+    ]
 
     assert exclusions_from_audit_events(events, ["p-1"]) == {
-        "p-1": (Exclusion(app_id="app-1", source=ExclusionSource.AUDIT_LOG,
-                          display_name="Patch My PC Cloud"),)}
+        "p-1": (
+            Exclusion(
+                app_id="app-1", source=ExclusionSource.AUDIT_LOG, display_name="Patch My PC Cloud"
+            ),
+        )
+    }
 
 
 def test_replays_each_policy_separately() -> None:
     other = AuditResource(resource_id="p-2", display_name="Scripts", type="OperationApprovalPolicy")
-    events = [change("Add", "app-1", 1), change("Add", "app-2", 2),
-              change("Add", "app-1", 3, policy=other), change("Delete", "app-2", 4)]
+    events = [
+        change("Add", "app-1", 1),
+        change("Add", "app-2", 2),
+        change("Add", "app-1", 3, policy=other),
+        change("Delete", "app-2", 4),
+    ]
 
     result = exclusions_from_audit_events(events, ["p-1", "p-2"])
 
     assert {policy: [e.app_id for e in found] for policy, found in result.items()} == {
-        "p-1": ["app-1"], "p-2": ["app-1"]}
+        "p-1": ["app-1"],
+        "p-2": ["app-1"],
+    }
 
 
-@pytest.mark.parametrize("app_type", ["ServicePrincipal", "Application",
-                                      "Enterprise Application", "servicePrincipal"])
+@pytest.mark.parametrize(
+    "app_type", ["ServicePrincipal", "Application", "Enterprise Application", "servicePrincipal"]
+)
 def test_app_resource_type_variants(app_type: str) -> None:
     events = [change("Add", "app-1", 1, app_type=app_type)]
 
@@ -124,10 +150,14 @@ def test_app_resource_type_variants(app_type: str) -> None:
 def test_events_that_are_not_successful_exclusion_changes_are_ignored() -> None:
     unknown_policy = AuditResource(resource_id="p-gone", type="OperationApprovalPolicy")
     not_exclusion = AuditEvent(
-        id="evt-patch", activity_date_time=datetime(2026, 10, 2, tzinfo=timezone.utc),
+        id="evt-patch",
+        activity_date_time=datetime(2026, 10, 2, tzinfo=timezone.utc),
         actor=AuditActor(application_id="portal", user_principal_name="admin@contoso.example"),
-        activity="Add MobileApp assignment", activity_type="Add MobileApp",
-        activity_result="Success", resources=(POLICY, AuditResource("app-4", "", "Application")))
+        activity="Add MobileApp assignment",
+        activity_type="Add MobileApp",
+        activity_result="Success",
+        resources=(POLICY, AuditResource("app-4", "", "Application")),
+    )
     events = [
         change("Add", "app-1", 1, result="Failure"),
         change("Add", "app-2", 2, policy=unknown_policy),
@@ -158,8 +188,13 @@ def by_key(items: tuple[ExcludedApp, ...]) -> dict[str, ExcludedApp]:
 
 def test_merges_sources_per_policy_and_app() -> None:
     snap = new_snapshot()
-    add_policy(snap, "p-1", "app", name="Apps - Windows", exclusions=[
-        exclusion("app-1", "policy-property"), exclusion("app-1", "audit-log")])
+    add_policy(
+        snap,
+        "p-1",
+        "app",
+        name="Apps - Windows",
+        exclusions=[exclusion("app-1", "policy-property"), exclusion("app-1", "audit-log")],
+    )
     add_policy(snap, "p-2", "script", exclusions=[exclusion("app-1", "audit-log")])
     add_sp(snap, "app-1", name="Patch My PC Cloud")
 
@@ -167,12 +202,18 @@ def test_merges_sources_per_policy_and_app() -> None:
 
     assert set(items) == {"p-1/app-1", "p-2/app-1"}
     first = items["p-1/app-1"]
-    assert first.sources == {ExclusionSource.POLICY_PROPERTY, ExclusionSource.AUDIT_LOG,
-                             ExclusionSource.DECLARED}
+    assert first.sources == {
+        ExclusionSource.POLICY_PROPERTY,
+        ExclusionSource.AUDIT_LOG,
+        ExclusionSource.DECLARED,
+    }
     assert first.declared == declared("Apps - Windows", "app-1")
-    assert (first.policy_name, first.policy_type, first.display_name,
-            first.service_principal_id) == ("Apps - Windows", "app", "Patch My PC Cloud",
-                                            "sp-app-1")
+    assert (
+        first.policy_name,
+        first.policy_type,
+        first.display_name,
+        first.service_principal_id,
+    ) == ("Apps - Windows", "app", "Patch My PC Cloud", "sp-app-1")
     assert first.in_tenant and first.policy_exists
     assert items["p-2/app-1"].declared is None
 
@@ -182,8 +223,9 @@ def test_service_principal_object_ids_map_to_app_ids_in_any_case() -> None:
     add_policy(snap, "p-1", "app", exclusions=["SP-APP-1"])
     add_sp(snap, "app-1")
 
-    items = effective_exclusions(parsed(snap), [declared("p-1", "sp-app-1"),
-                                                declared("P-1", "APP-1")])
+    items = effective_exclusions(
+        parsed(snap), [declared("p-1", "sp-app-1"), declared("P-1", "APP-1")]
+    )
 
     assert len(items) == 1
     assert items[0].key == "p-1/app-1"
@@ -194,8 +236,11 @@ def test_declared_only_and_missing_policy_entries() -> None:
     snap = new_snapshot()
     add_policy(snap, "p-1", "app")
 
-    items = by_key(effective_exclusions(parsed(snap), [declared("p-1", "app-1"),
-                                                       declared("Apps - macOS", "app-2")]))
+    items = by_key(
+        effective_exclusions(
+            parsed(snap), [declared("p-1", "app-1"), declared("Apps - macOS", "app-2")]
+        )
+    )
 
     declared_only = items["p-1/app-1"]
     assert declared_only.sources == {ExclusionSource.DECLARED}
@@ -203,14 +248,24 @@ def test_declared_only_and_missing_policy_entries() -> None:
     assert declared_only.policy_exists
     missing = items["Apps - macOS/app-2"]
     assert (missing.policy_exists, missing.policy_type, missing.policy_name) == (
-        False, "unknown", "Apps - macOS")
+        False,
+        "unknown",
+        "Apps - macOS",
+    )
 
 
 def test_exclusion_display_name_is_kept_when_no_service_principal_exists() -> None:
     snap = new_snapshot()
-    add_policy(snap, "p-1", "app", exclusions=[
-        exclusion("app-gone", "audit-log", display_name="Old packager",
-                  service_principal_id="sp-x")])
+    add_policy(
+        snap,
+        "p-1",
+        "app",
+        exclusions=[
+            exclusion(
+                "app-gone", "audit-log", display_name="Old packager", service_principal_id="sp-x"
+            )
+        ],
+    )
 
     (item,) = effective_exclusions(parsed(snap), [])
 

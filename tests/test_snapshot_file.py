@@ -240,7 +240,11 @@ def test_file_problems(tmp_path: Path) -> None:
         load_snapshot(tmp_path / "missing.json")
     broken = tmp_path / "broken.json"
     broken.write_text('{"schema_version": 1,')
-    with pytest.raises(InputError, match="not valid JSON: Expecting property name"):
+    with pytest.raises(
+        InputError,
+        match="not valid JSON: Expecting property name enclosed in double quotes at line 1 "
+        "column 22",
+    ):
         load_snapshot(broken)
     binary = tmp_path / "binary.json"
     binary.write_bytes(b"\xff\xfe\x00")

@@ -17,16 +17,24 @@ from maa_guard.workloads import (
 )
 
 
-def event(activity_type: str, *, category: str = "", operation: str | None = None,
-          activity: str | None = None, result: str = "Success", component: str = "",
-          resource_types: tuple[str, ...] = ()) -> AuditEvent:
+def event(
+    activity_type: str,
+    *,
+    category: str = "",
+    operation: str | None = None,
+    activity: str | None = None,
+    result: str = "Success",
+    component: str = "",
+    resource_types: tuple[str, ...] = (),
+) -> AuditEvent:
     return AuditEvent(
         id="evt-1",
         activity_date_time=datetime(2026, 10, 20, tzinfo=timezone.utc),
         actor=AuditActor(application_id="app-1"),
         activity=activity if activity is not None else activity_type,
         activity_type=activity_type,
-        activity_operation_type=operation if operation is not None
+        activity_operation_type=operation
+        if operation is not None
         else activity_type.split(" ", 1)[0],
         activity_result=result,
         category=category,
@@ -36,8 +44,12 @@ def event(activity_type: str, *, category: str = "", operation: str | None = Non
 
 
 def policy(policy_type: str) -> AccessPolicy:
-    return AccessPolicy(id=f"p-{policy_type}", display_name=policy_type, policy_type=policy_type,
-                        approver_group_ids=("g-1",))
+    return AccessPolicy(
+        id=f"p-{policy_type}",
+        display_name=policy_type,
+        policy_type=policy_type,
+        approver_group_ids=("g-1",),
+    )
 
 
 def classified(e: AuditEvent) -> tuple[str, set[str]] | None:
@@ -48,51 +60,68 @@ def classified(e: AuditEvent) -> tuple[str, set[str]] | None:
 # ---- classify_event ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("activity_type", "category", "expected"), [
-    ("Wipe ManagedDevice", "Device", ("deviceActions", {"deviceWipe", "deviceAction"})),
-    ("Retire ManagedDevice", "Device", ("deviceActions", {"deviceRetire", "deviceAction"})),
-    ("Delete ManagedDevice", "Device", ("deviceActions", {"deviceDelete", "deviceAction"})),
-    ("wipe", "Device", ("deviceActions", {"deviceWipe", "deviceAction"})),
-    ("Create MobileApp", "Application", ("app", {"app"})),
-    ("Assign MobileApp", "Application", ("app", {"app"})),
-    ("Patch DeviceConfiguration", "DeviceConfiguration",
-     ("configurationPolicy", {"configurationPolicy"})),
-    ("Patch DeviceManagementConfigurationPolicy", "DeviceConfiguration",
-     ("configurationPolicy", {"configurationPolicy"})),
-    ("Create DeviceManagementScript", "DeviceConfiguration", ("script", {"script", "scripts"})),
-    ("Patch DeviceHealthScript", "DeviceConfiguration", ("script", {"script", "scripts"})),
-    ("Create DeviceShellScript", "DeviceConfiguration", ("script", {"script", "scripts"})),
-    ("Create DeviceCompliancePolicy", "Compliance", ("compliancePolicy", {"compliancePolicy"})),
-    ("Create RoleAssignment", "Role", ("role", {"role"})),
-    ("Patch RoleScopeTag", "Role", ("role", {"role"})),
-    ("Create DeviceCategory", "DeviceConfiguration",
-     ("tenantConfiguration", {"tenantConfiguration"})),
-])
-def test_classify_event(activity_type: str, category: str,
-                        expected: tuple[str, set[str]]) -> None:
+@pytest.mark.parametrize(
+    ("activity_type", "category", "expected"),
+    [
+        ("Wipe ManagedDevice", "Device", ("deviceActions", {"deviceWipe", "deviceAction"})),
+        ("Retire ManagedDevice", "Device", ("deviceActions", {"deviceRetire", "deviceAction"})),
+        ("Delete ManagedDevice", "Device", ("deviceActions", {"deviceDelete", "deviceAction"})),
+        ("wipe", "Device", ("deviceActions", {"deviceWipe", "deviceAction"})),
+        ("Create MobileApp", "Application", ("app", {"app"})),
+        ("Assign MobileApp", "Application", ("app", {"app"})),
+        (
+            "Patch DeviceConfiguration",
+            "DeviceConfiguration",
+            ("configurationPolicy", {"configurationPolicy"}),
+        ),
+        (
+            "Patch DeviceManagementConfigurationPolicy",
+            "DeviceConfiguration",
+            ("configurationPolicy", {"configurationPolicy"}),
+        ),
+        ("Create DeviceManagementScript", "DeviceConfiguration", ("script", {"script", "scripts"})),
+        ("Patch DeviceHealthScript", "DeviceConfiguration", ("script", {"script", "scripts"})),
+        ("Create DeviceShellScript", "DeviceConfiguration", ("script", {"script", "scripts"})),
+        ("Create DeviceCompliancePolicy", "Compliance", ("compliancePolicy", {"compliancePolicy"})),
+        ("Create RoleAssignment", "Role", ("role", {"role"})),
+        ("Patch RoleScopeTag", "Role", ("role", {"role"})),
+        (
+            "Create DeviceCategory",
+            "DeviceConfiguration",
+            ("tenantConfiguration", {"tenantConfiguration"}),
+        ),
+    ],
+)
+def test_classify_event(activity_type: str, category: str, expected: tuple[str, set[str]]) -> None:
     assert classified(event(activity_type, category=category)) == expected
 
 
-@pytest.mark.parametrize(("activity_type", "category"), [
-    ("Sync ManagedDevice", "Device"),
-    ("Patch ManagedDevice", "Device"),
-    ("Create ImportedWindowsAutopilotDeviceIdentity", "Enrollment"),
-    ("Patch DeviceEnrollmentConfiguration", "Enrollment"),
-])
-def test_events_outside_any_workload_are_not_classified(activity_type: str,
-                                                        category: str) -> None:
+@pytest.mark.parametrize(
+    ("activity_type", "category"),
+    [
+        ("Sync ManagedDevice", "Device"),
+        ("Patch ManagedDevice", "Device"),
+        ("Create ImportedWindowsAutopilotDeviceIdentity", "Enrollment"),
+        ("Patch DeviceEnrollmentConfiguration", "Enrollment"),
+    ],
+)
+def test_events_outside_any_workload_are_not_classified(activity_type: str, category: str) -> None:
     assert classify_event(event(activity_type, category=category)) is None
 
 
 def test_device_action_needs_a_managed_device_or_the_device_category() -> None:
     assert classify_event(event("Delete Widget", category="Other")) is None
     assert classified(event("Delete", category="device")) == (
-        "deviceActions", {"deviceDelete", "deviceAction"})
+        "deviceActions",
+        {"deviceDelete", "deviceAction"},
+    )
 
 
 def test_resource_types_help_classify_an_event() -> None:
     assert classified(event("Create", category="Other", resource_types=("MobileApp",))) == (
-        "app", {"app"})
+        "app",
+        {"app"},
+    )
 
 
 def test_script_keywords_win_over_the_configuration_category() -> None:
@@ -104,8 +133,22 @@ def test_script_keywords_win_over_the_configuration_category() -> None:
 # ---- is_write ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("operation", ["Create", "Patch", "Update", "Delete", "Action", "Assign",
-                                       "POST", "put", " Set ", "Remove", "Add"])
+@pytest.mark.parametrize(
+    "operation",
+    [
+        "Create",
+        "Patch",
+        "Update",
+        "Delete",
+        "Action",
+        "Assign",
+        "POST",
+        "put",
+        " Set ",
+        "Remove",
+        "Add",
+    ],
+)
 def test_write_operations(operation: str) -> None:
     assert is_write(event("Something", operation=operation))
 
@@ -129,10 +172,16 @@ def test_operation_type_wins_over_the_activity_verb() -> None:
 
 
 def test_failed_write_mentioning_approval_is_an_approval_failure() -> None:
-    assert is_approval_failure(event("Patch DeviceConfiguration", result="Failure",
-                                     activity="Patch DeviceConfiguration (approval required)"))
-    assert is_approval_failure(event("Wipe ManagedDevice", result="Failure",
-                                     component="MultiAdminApproval"))
+    assert is_approval_failure(
+        event(
+            "Patch DeviceConfiguration",
+            result="Failure",
+            activity="Patch DeviceConfiguration (approval required)",
+        )
+    )
+    assert is_approval_failure(
+        event("Wipe ManagedDevice", result="Failure", component="MultiAdminApproval")
+    )
     assert is_approval_failure(event("Patch MobileApp", result="ApprovalRequired"))
 
 
@@ -151,18 +200,34 @@ def test_failure_without_approval_is_not_an_approval_failure() -> None:
 def test_unprotected_device_actions() -> None:
     assert unprotected_device_actions([]) == ["deviceWipe", "deviceRetire", "deviceDelete"]
     assert unprotected_device_actions([policy("deviceWipe"), policy("app")]) == [
-        "deviceRetire", "deviceDelete"]
-    assert unprotected_device_actions(
-        [policy("deviceWipe"), policy("deviceRetire"), policy("deviceDelete")]) == []
+        "deviceRetire",
+        "deviceDelete",
+    ]
+    assert (
+        unprotected_device_actions(
+            [policy("deviceWipe"), policy("deviceRetire"), policy("deviceDelete")]
+        )
+        == []
+    )
     assert unprotected_device_actions([policy("deviceAction")]) == []
 
 
 def test_policies_protecting_a_workload() -> None:
-    policies = [policy("script"), policy("scripts"), policy("app"), policy("deviceAction"),
-                policy("deviceWipe"), policy("unknownFutureValue")]
+    policies = [
+        policy("script"),
+        policy("scripts"),
+        policy("app"),
+        policy("deviceAction"),
+        policy("deviceWipe"),
+        policy("unknownFutureValue"),
+    ]
 
     assert [p.id for p in policies_protecting(WORKLOADS_BY_NAME["script"], policies)] == [
-        "p-script", "p-scripts"]
+        "p-script",
+        "p-scripts",
+    ]
     assert [p.id for p in policies_protecting(WORKLOADS_BY_NAME["deviceActions"], policies)] == [
-        "p-deviceAction", "p-deviceWipe"]
+        "p-deviceAction",
+        "p-deviceWipe",
+    ]
     assert policies_protecting(WORKLOADS_BY_NAME["tenantConfiguration"], policies) == []
