@@ -179,16 +179,20 @@ def _run_scan(args: argparse.Namespace) -> int:
 
 def _write_baseline(result: ScanResult, path: Path) -> None:
     from maa_guard.baseline import baseline_document
-    from maa_guard.snapshot_file import write_atomically
+    from maa_guard.files import write_atomically
 
     write_atomically(path, baseline_document(result.findings, result.snapshot.tenant.id))
 
 
 def _emit(result: ScanResult, output_format: OutputFormat, options: RenderOptions) -> None:
-    from maa_guard.reporters import render
+    from maa_guard.reporters import render_chunks
 
-    text = render(result, output_format, options)
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    last = ""
+    for chunk in render_chunks(result, output_format, options):
+        sys.stdout.write(chunk)
+        last = chunk or last
+    if not last.endswith("\n"):
+        sys.stdout.write("\n")
 
 
 def _run_inventory(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from maa_guard.catalogue import Rule
 from maa_guard.checks import CheckFunction
 from maa_guard.config import Settings, SuppressionEntry
 from maa_guard.context import Context
+from maa_guard.gcpause import paused_gc
 from maa_guard.model import (
     Finding,
     Outcome,
@@ -57,10 +58,11 @@ def evaluate(
     context = Context(snapshot, settings.declared_exclusions)
     selected = {rid: rule for rid, rule in catalogue.items() if settings.selects(rid)}
     findings: list[Finding] = []
-    for rule in selected.values():
-        outcomes = _run(rule, checks[rule.id], context, settings, snapshot)
-        override = settings.rule_settings(rule.id).severity
-        findings.extend(_finding(rule, o, snapshot.tenant.id, override) for o in outcomes)
+    with paused_gc():
+        for rule in selected.values():
+            outcomes = _run(rule, checks[rule.id], context, settings, snapshot)
+            override = settings.rule_settings(rule.id).severity
+            findings.extend(_finding(rule, o, snapshot.tenant.id, override) for o in outcomes)
     findings, warnings = _apply_suppressions(findings, settings.suppressions, today)
     if baseline:
         findings = [_baselined(f, baseline) for f in findings]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from maa_guard.catalogue import Rule, load_catalogue
 from maa_guard.errors import UsageError
-from maa_guard.snapshot_file import write_atomically
+from maa_guard.files import write_atomically
 
 INDEX = "README.md"
 

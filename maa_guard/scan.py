@@ -16,9 +16,11 @@ from maa_guard.checks import all_checks
 from maa_guard.config import Settings, find_config_file, load_settings
 from maa_guard.engine import ScanResult, evaluate
 from maa_guard.errors import UsageError
-from maa_guard.reporters import OutputFormat, RenderOptions, render
+from maa_guard.files import write_all_atomically
+from maa_guard.gcpause import paused_gc
+from maa_guard.reporters import OutputFormat, RenderOptions, render_chunks
 from maa_guard.snapshot import Snapshot
-from maa_guard.snapshot_file import load_snapshot, write_atomically
+from maa_guard.snapshot_file import load_snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,6 @@ def parse_outputs(specs: Sequence[str]) -> list[tuple[OutputFormat, Path]]:
 def write_outputs(
     result: ScanResult, outputs: Sequence[tuple[OutputFormat, Path]], options: RenderOptions
 ) -> None:
-    """Render everything first, then write, so a failing reporter leaves no partial set."""
-    rendered = [(path, render(result, fmt, options)) for fmt, path in outputs]
-    for path, text in rendered:
-        write_atomically(path, text)
+    """All files or none: a failing reporter leaves no partial set behind."""
+    with paused_gc():
+        write_all_atomically([(path, render_chunks(result, fmt, options)) for fmt, path in outputs])

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import typing
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import Any
 
 from maa_guard.codec import DecodeError, decoder_for, encode, string_pool
 from maa_guard.errors import InputError
+from maa_guard.gcpause import paused_gc
 from maa_guard.jsonstream import Items, JsonStream, StreamError
 from maa_guard.snapshot import SCHEMA_VERSION, Snapshot
 
@@ -22,7 +21,7 @@ _HINT = "re-collect the snapshot, or check it against docs/snapshot.md"
 def load_snapshot(path: Path) -> Snapshot:
     """Streams the file: array items are decoded one by one, never held as a tree of dicts."""
     try:
-        with path.open("r", encoding="utf-8") as handle:
+        with path.open("r", encoding="utf-8") as handle, paused_gc():
             return _decode_members(JsonStream(handle).members(), str(path))
     except FileNotFoundError:
         raise InputError(f"snapshot file {path} not found", "check the --snapshot path") from None
@@ -116,16 +115,3 @@ def _construct(values: dict[str, Any], origin: str) -> Snapshot:
 
 def snapshot_to_json(snapshot: Snapshot) -> str:
     return json.dumps(encode(snapshot), indent=1, ensure_ascii=False) + "\n"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write the whole file or nothing: a temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -132,8 +132,9 @@ def classify_event(event: AuditEvent) -> tuple[Workload, frozenset[str]] | None:
 
 
 @cache
-def _classify(category: str, activity_type: str, activity: str,
-              resource_types: tuple[str, ...]) -> tuple[Workload, frozenset[str]] | None:
+def _classify(
+    category: str, activity_type: str, activity: str, resource_types: tuple[str, ...]
+) -> tuple[Workload, frozenset[str]] | None:
     """Memoised: a tenant's audit log repeats a few hundred shapes of event."""
     device_action = _device_action(category, activity_type, activity)
     if device_action:

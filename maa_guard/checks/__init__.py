@@ -38,8 +38,9 @@ def passed(resource: Resource, message: str, **evidence: Any) -> Outcome:
     return Outcome(Status.PASS, resource, message, evidence)
 
 
-def failed(resource: Resource, message: str, *, severity: Severity | None = None,
-           **evidence: Any) -> Outcome:
+def failed(
+    resource: Resource, message: str, *, severity: Severity | None = None, **evidence: Any
+) -> Outcome:
     return Outcome(Status.FAIL, resource, message, evidence, severity)
 
 

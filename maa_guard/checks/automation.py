@@ -48,16 +48,26 @@ def automation_blocked_by_maa(ctx: Context, params: Mapping[str, Any]) -> Iterat
                 blocked[workload.name].append(event)
         resource = _writer(ctx, app_id, events)
         if blocked:
-            summary = {name: {"writes": len(found),
-                              "last_write": format_datetime(max(e.activity_date_time
-                                                                for e in found))}
-                       for name, found in sorted(blocked.items())}
-            yield failed(resource, f"app-only writes to protected workloads now need approval: "
-                         f"{', '.join(summary)}", blocked_workloads=summary,
-                         total_writes=len(events))
+            summary = {
+                name: {
+                    "writes": len(found),
+                    "last_write": format_datetime(max(e.activity_date_time for e in found)),
+                }
+                for name, found in sorted(blocked.items())
+            }
+            yield failed(
+                resource,
+                f"app-only writes to protected workloads now need approval: {', '.join(summary)}",
+                blocked_workloads=summary,
+                total_writes=len(events),
+            )
         else:
-            yield passed(resource, "its writes are to unprotected workloads or it is excluded",
-                         blocked_workloads={}, total_writes=len(events))
+            yield passed(
+                resource,
+                "its writes are to unprotected workloads or it is excluded",
+                blocked_workloads={},
+                total_writes=len(events),
+            )
 
 
 @check("MAA502")
@@ -70,9 +80,12 @@ def automation_failing_approval(ctx: Context, params: Mapping[str, Any]) -> Iter
         resource = _writer(ctx, app_id, events)
         if failures:
             last = max(failures, key=lambda e: e.activity_date_time)
-            yield failed(resource, f"{len(failures)} app-only write(s) blocked or failed for want "
-                         "of approval", failures=len(failures),
-                         last_failure=format_datetime(last.activity_date_time),
-                         last_activity=last.activity)
+            yield failed(
+                resource,
+                f"{len(failures)} app-only write(s) blocked or failed for want of approval",
+                failures=len(failures),
+                last_failure=format_datetime(last.activity_date_time),
+                last_activity=last.activity,
+            )
         else:
             yield passed(resource, "no approval failures in the window", failures=0)

@@ -28,20 +28,36 @@ def unprotected_workload(ctx: Context, params: Mapping[str, Any]) -> Iterator[Ou
         severity = Severity.HIGH if workload.name in high else Severity.MEDIUM
         resource = workload_resource(workload)
         covering = policies_protecting(workload, policies)
-        missing = (unprotected_device_actions(covering) if workload.name == "deviceActions"
-                   else [] if covering else [workload.name])
+        missing = (
+            unprotected_device_actions(covering)
+            if workload.name == "deviceActions"
+            else []
+            if covering
+            else [workload.name]
+        )
         if not missing:
-            yield passed(resource, f"{workload.label}: protected by "
-                         f"{len(covering)} access polic{'y' if len(covering) == 1 else 'ies'}",
-                         policies=policy_refs(covering))
+            yield passed(
+                resource,
+                f"{workload.label}: protected by "
+                f"{len(covering)} access polic{'y' if len(covering) == 1 else 'ies'}",
+                policies=policy_refs(covering),
+            )
         elif covering:
-            yield failed(resource, f"no access policy protects {', '.join(missing)}",
-                         severity=severity, unprotected_types=missing,
-                         policies=policy_refs(covering))
+            yield failed(
+                resource,
+                f"no access policy protects {', '.join(missing)}",
+                severity=severity,
+                unprotected_types=missing,
+                policies=policy_refs(covering),
+            )
         else:
-            yield failed(resource, f"no access policy protects {workload.label.lower()}",
-                         severity=severity,
-                         protected_by_types=sorted(workload.policy_types), policies=[])
+            yield failed(
+                resource,
+                f"no access policy protects {workload.label.lower()}",
+                severity=severity,
+                protected_by_types=sorted(workload.policy_types),
+                policies=[],
+            )
 
 
 @check("MAA102")
@@ -51,15 +67,22 @@ def single_platform_app_policy(ctx: Context, params: Mapping[str, Any]) -> Itera
     if not app_policies:
         yield skipped(resource, "no app access policy exists (see MAA101)")
         return
-    platforms = {part.strip() for policy in app_policies
-                 for part in (policy.policy_platform or ALL_PLATFORMS).split(",") if part.strip()}
+    platforms = {
+        part.strip()
+        for policy in app_policies
+        for part in (policy.policy_platform or ALL_PLATFORMS).split(",")
+        if part.strip()
+    }
     windows = sorted(platforms & WINDOWS_PLATFORMS)
     others = sorted(platforms - WINDOWS_PLATFORMS - {ALL_PLATFORMS, "unknownFutureValue"})
-    evidence: dict[str, Any] = {"platforms": sorted(platforms),
-                                "policies": policy_refs(app_policies)}
+    evidence: dict[str, Any] = {
+        "platforms": sorted(platforms),
+        "policies": policy_refs(app_policies),
+    }
     if ALL_PLATFORMS in platforms or (windows and others):
-        yield passed(resource, "app access policies cover Windows and non-Windows platforms",
-                     **evidence)
+        yield passed(
+            resource, "app access policies cover Windows and non-Windows platforms", **evidence
+        )
     elif windows:
         yield failed(resource, "app access policies cover only Windows platforms", **evidence)
     else:
@@ -71,8 +94,10 @@ def policy_without_approvers(ctx: Context, params: Mapping[str, Any]) -> Iterato
     for policy in ctx.snapshot.policies:
         resource = policy_resource(policy)
         if policy.approver_group_ids:
-            yield passed(resource, f"{len(policy.approver_group_ids)} approver group(s) assigned",
-                         approverGroupIds=list(policy.approver_group_ids))
+            yield passed(
+                resource,
+                f"{len(policy.approver_group_ids)} approver group(s) assigned",
+                approverGroupIds=list(policy.approver_group_ids),
+            )
         else:
-            yield failed(resource, "the access policy has no approver group",
-                         approverGroupIds=[])
+            yield failed(resource, "the access policy has no approver group", approverGroupIds=[])

@@ -33,8 +33,10 @@ def _excluded(ctx: Context) -> Iterator[ExcludedEntry]:
 
 
 def _policies(items: list[ExcludedApp]) -> list[dict[str, str]]:
-    return [{"id": i.policy_id, "displayName": i.policy_name, "policyType": i.policy_type}
-            for i in items]
+    return [
+        {"id": i.policy_id, "displayName": i.policy_name, "policyType": i.policy_type}
+        for i in items
+    ]
 
 
 def _credentials(sp: ServicePrincipal) -> Iterator[tuple[str, PasswordCredential | KeyCredential]]:
@@ -44,8 +46,9 @@ def _credentials(sp: ServicePrincipal) -> Iterator[tuple[str, PasswordCredential
         yield from _held("application", app.password_credentials, app.key_credentials)
 
 
-def _held(holder: str, passwords: tuple[PasswordCredential, ...],
-          keys: tuple[KeyCredential, ...]) -> list[tuple[str, PasswordCredential | KeyCredential]]:
+def _held(
+    holder: str, passwords: tuple[PasswordCredential, ...], keys: tuple[KeyCredential, ...]
+) -> list[tuple[str, PasswordCredential | KeyCredential]]:
     held: list[tuple[str, PasswordCredential | KeyCredential]] = [(holder, c) for c in passwords]
     return held + [(holder, c) for c in keys]
 
@@ -53,9 +56,13 @@ def _held(holder: str, passwords: tuple[PasswordCredential, ...],
 def _describe(holder: str, credential: PasswordCredential | KeyCredential) -> dict[str, Any]:
     kind = "clientSecret" if isinstance(credential, PasswordCredential) else credential.type
     end = credential.end_date_time
-    return {"object": holder, "kind": kind, "keyId": credential.key_id,
-            "displayName": credential.display_name,
-            "endDateTime": format_datetime(end) if end else None}
+    return {
+        "object": holder,
+        "kind": kind,
+        "keyId": credential.key_id,
+        "displayName": credential.display_name,
+        "endDateTime": format_datetime(end) if end else None,
+    }
 
 
 @check("MAA401")
@@ -64,37 +71,60 @@ def excluded_app_client_secret(ctx: Context, params: Mapping[str, Any]) -> Itera
         if sp is None:
             yield skipped(resource, NOT_FOUND)
             continue
-        secrets = [_describe(holder, c) for holder, c in _credentials(sp)
-                   if isinstance(c, PasswordCredential)]
+        secrets = [
+            _describe(holder, c)
+            for holder, c in _credentials(sp)
+            if isinstance(c, PasswordCredential)
+        ]
         if secrets:
-            yield failed(resource, f"the excluded app holds {len(secrets)} client secret(s)",
-                         secrets=secrets, policies=_policies(items))
+            yield failed(
+                resource,
+                f"the excluded app holds {len(secrets)} client secret(s)",
+                secrets=secrets,
+                policies=_policies(items),
+            )
         else:
-            yield passed(resource, "no client secrets; certificates or federated credentials only",
-                         secrets=[], policies=_policies(items))
+            yield passed(
+                resource,
+                "no client secrets; certificates or federated credentials only",
+                secrets=[],
+                policies=_policies(items),
+            )
 
 
 @check("MAA402")
-def excluded_app_without_workload_ca(ctx: Context,
-                                     params: Mapping[str, Any]) -> Iterator[Outcome]:
+def excluded_app_without_workload_ca(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
     for resource, sp, _items in _excluded(ctx):
         if sp is None:
             yield skipped(resource, NOT_FOUND)
             continue
         covering = [p for p in ctx.snapshot.conditional_access_policies if _covers(p, sp.id)]
         reason = _not_coverable_reason(ctx, sp)
-        evidence: dict[str, Any] = {"coverage": "not-coverable" if reason else
-                    "covered" if covering else "not-covered",
-                    "policies": [{"id": p.id, "displayName": p.display_name} for p in covering]}
+        evidence: dict[str, Any] = {
+            "coverage": "not-coverable" if reason else "covered" if covering else "not-covered",
+            "policies": [{"id": p.id, "displayName": p.display_name} for p in covering],
+        }
         if reason:
-            yield failed(resource, f"Conditional Access cannot cover this app: {reason}",
-                         reason=reason, **evidence)
+            yield failed(
+                resource,
+                f"Conditional Access cannot cover this app: {reason}",
+                reason=reason,
+                **evidence,
+            )
         elif covering:
-            yield passed(resource, "an enabled workload-identity Conditional Access policy "
-                         "blocks it outside its conditions", **evidence)
+            yield passed(
+                resource,
+                "an enabled workload-identity Conditional Access policy "
+                "blocks it outside its conditions",
+                **evidence,
+            )
         else:
-            yield failed(resource, "no enabled Conditional Access policy with a block grant and a "
-                         "location or risk condition covers this service principal", **evidence)
+            yield failed(
+                resource,
+                "no enabled Conditional Access policy with a block grant and a "
+                "location or risk condition covers this service principal",
+                **evidence,
+            )
 
 
 def _covers(policy: ConditionalAccessPolicy, sp_id: str) -> bool:
@@ -102,12 +132,18 @@ def _covers(policy: ConditionalAccessPolicy, sp_id: str) -> bool:
     if policy.state != "enabled" or clients is None or policy.grant_controls is None:
         return False
     included = sp_id in clients.include_service_principals or (
-        ALL_IN_TENANT in clients.include_service_principals)
+        ALL_IN_TENANT in clients.include_service_principals
+    )
     locations = policy.conditions.locations
     conditioned = bool(policy.conditions.service_principal_risk_levels) or bool(
-        locations and locations.include_locations)
-    return (included and sp_id not in clients.exclude_service_principals and conditioned
-            and "block" in policy.grant_controls.built_in_controls)
+        locations and locations.include_locations
+    )
+    return (
+        included
+        and sp_id not in clients.exclude_service_principals
+        and conditioned
+        and "block" in policy.grant_controls.built_in_controls
+    )
 
 
 def _not_coverable_reason(ctx: Context, sp: ServicePrincipal) -> str:
@@ -122,8 +158,7 @@ def _not_coverable_reason(ctx: Context, sp: ServicePrincipal) -> str:
 
 
 @check("MAA403")
-def excluded_app_credential_lifetime(ctx: Context,
-                                     params: Mapping[str, Any]) -> Iterator[Outcome]:
+def excluded_app_credential_lifetime(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
     limit = timedelta(days=params["max_credential_days"])
     for resource, sp, _items in _excluded(ctx):
         if sp is None:
@@ -138,8 +173,11 @@ def excluded_app_credential_lifetime(ctx: Context,
                 too_long.append({**_describe(holder, credential), "days": (end - start).days})
         problems = [f"{len(expired)} expired"] * bool(expired)
         problems += [f"{len(too_long)} valid longer than {limit.days} days"] * bool(too_long)
-        evidence: dict[str, Any] = {"expired": expired, "too_long": too_long,
-                    "max_credential_days": limit.days}
+        evidence: dict[str, Any] = {
+            "expired": expired,
+            "too_long": too_long,
+            "max_credential_days": limit.days,
+        }
         if problems:
             yield failed(resource, f"credentials: {', '.join(problems)}", **evidence)
         else:
@@ -147,8 +185,9 @@ def excluded_app_credential_lifetime(ctx: Context,
 
 
 @check("MAA404")
-def excluded_app_privileged_permissions(ctx: Context,
-                                        params: Mapping[str, Any]) -> Iterator[Outcome]:
+def excluded_app_privileged_permissions(
+    ctx: Context, params: Mapping[str, Any]
+) -> Iterator[Outcome]:
     privileged = {name.lower(): name for name in params["privileged_permissions"]}
     for resource, sp, items in _excluded(ctx):
         if sp is None:
@@ -156,12 +195,19 @@ def excluded_app_privileged_permissions(ctx: Context,
             continue
         held = sorted(p for p in sp.app_permissions if p.lower() in privileged)
         if held:
-            yield failed(resource, f"the excluded app holds privileged Graph permissions: "
-                         f"{', '.join(held)}", privileged_permissions=held,
-                         policies=_policies(items))
+            yield failed(
+                resource,
+                f"the excluded app holds privileged Graph permissions: {', '.join(held)}",
+                privileged_permissions=held,
+                policies=_policies(items),
+            )
         else:
-            yield passed(resource, "no permissions that can undo MAA", privileged_permissions=[],
-                         policies=_policies(items))
+            yield passed(
+                resource,
+                "no permissions that can undo MAA",
+                privileged_permissions=[],
+                policies=_policies(items),
+            )
 
 
 @check("MAA405")
@@ -173,9 +219,11 @@ def excluded_app_user_owners(ctx: Context, params: Mapping[str, Any]) -> Iterato
         owners = [*sp.owners, *(sp.application.owners if sp.application else ())]
         users = sorted({o.display_name or o.id for o in owners if o.type == "user"})
         if users:
-            yield failed(resource,
-                         f"{len(users)} user(s) own the app and can add credentials to it",
-                         user_owners=users)
+            yield failed(
+                resource,
+                f"{len(users)} user(s) own the app and can add credentials to it",
+                user_owners=users,
+            )
         else:
             yield passed(resource, "no user owns the app or its service principal", user_owners=[])
 
@@ -188,11 +236,14 @@ def excluded_app_third_party(ctx: Context, params: Mapping[str, Any]) -> Iterato
             yield skipped(resource, NOT_FOUND)
             continue
         owner = sp.app_owner_organization_id
-        evidence: dict[str, Any] = {"appOwnerOrganizationId": owner,
-                                    "tenantId": ctx.snapshot.tenant.id}
+        evidence: dict[str, Any] = {
+            "appOwnerOrganizationId": owner,
+            "tenantId": ctx.snapshot.tenant.id,
+        }
         if sp.service_principal_type == "ManagedIdentity":
-            yield passed(resource, "a managed identity of this tenant's Azure resources",
-                         **evidence)
+            yield passed(
+                resource, "a managed identity of this tenant's Azure resources", **evidence
+            )
         elif owner and owner.lower() != tenant:
             yield failed(resource, f"the app is registered in another tenant ({owner})", **evidence)
         else:
@@ -202,71 +253,98 @@ def excluded_app_third_party(ctx: Context, params: Mapping[str, Any]) -> Iterato
 @check("MAA407")
 def stale_exclusion(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
     stale_after = timedelta(days=params["stale_days"])
-    last_seen = {a.app_id.lower(): a.last_app_only_client_sign_in_date_time
-                 for a in ctx.snapshot.sign_in_activity}
+    last_seen = {
+        a.app_id.lower(): a.last_app_only_client_sign_in_date_time
+        for a in ctx.snapshot.sign_in_activity
+    }
     for resource, sp, items in _excluded(ctx):
         policies = _policies(items)
         if sp is None:
-            yield failed(resource, "the excluded app no longer exists in the tenant",
-                         policies=policies)
+            yield failed(
+                resource, "the excluded app no longer exists in the tenant", policies=policies
+            )
             continue
         if not sp.account_enabled:
-            yield failed(resource, "the excluded app's service principal is disabled",
-                         policies=policies)
+            yield failed(
+                resource, "the excluded app's service principal is disabled", policies=policies
+            )
             continue
         last = last_seen.get(sp.app_id.lower())
         shown = format_datetime(last) if last else None
         if last is None or ctx.now - last > stale_after:
             when = f"since {shown}" if shown else "on record"
-            yield failed(resource, f"no app-only sign-in {when}; stale after "
-                         f"{stale_after.days} days", last_app_only_sign_in=shown,
-                         policies=policies)
+            yield failed(
+                resource,
+                f"no app-only sign-in {when}; stale after {stale_after.days} days",
+                last_app_only_sign_in=shown,
+                policies=policies,
+            )
         else:
-            yield passed(resource, "the excluded app is enabled and in use",
-                         last_app_only_sign_in=shown, policies=policies)
+            yield passed(
+                resource,
+                "the excluded app is enabled and in use",
+                last_app_only_sign_in=shown,
+                policies=policies,
+            )
 
 
 @check("MAA408")
 def undeclared_exclusion(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
     if not ctx.declared:
-        yield skipped(Resource("tenant", ctx.snapshot.tenant.id, ctx.snapshot.tenant.display_name),
-                      "no [[exclusions]] are declared in the configuration")
+        yield skipped(
+            Resource("tenant", ctx.snapshot.tenant.id, ctx.snapshot.tenant.display_name),
+            "no [[exclusions]] are declared in the configuration",
+        )
         return
     today = ctx.now.date()
     for item in ctx.excluded_apps:
         resource = exclusion_resource(item)
         declared = item.declared
-        evidence: dict[str, Any] = {"sources": sorted(s.value for s in item.sources),
-                    "policy": {"id": item.policy_id, "displayName": item.policy_name}}
+        evidence: dict[str, Any] = {
+            "sources": sorted(s.value for s in item.sources),
+            "policy": {"id": item.policy_id, "displayName": item.policy_name},
+        }
         if declared is None:
-            yield failed(resource, "excluded in the tenant but not declared in the configuration",
-                         **evidence)
+            yield failed(
+                resource, "excluded in the tenant but not declared in the configuration", **evidence
+            )
         elif not item.policy_exists:
-            yield failed(resource, f"declared for policy {declared.policy!r}, which does not "
-                         "exist", **evidence)
+            yield failed(
+                resource,
+                f"declared for policy {declared.policy!r}, which does not exist",
+                **evidence,
+            )
         elif not item.in_tenant:
-            yield failed(resource, "declared in the configuration but not excluded in the tenant",
-                         **evidence)
+            yield failed(
+                resource, "declared in the configuration but not excluded in the tenant", **evidence
+            )
         elif declared.review_by is not None and declared.review_by < today:
-            yield failed(resource, f"the declared exclusion was due for review on "
-                         f"{declared.review_by.isoformat()}", owner=declared.owner, **evidence)
+            yield failed(
+                resource,
+                f"the declared exclusion was due for review on {declared.review_by.isoformat()}",
+                owner=declared.owner,
+                **evidence,
+            )
         else:
             yield passed(resource, "declared and present", owner=declared.owner, **evidence)
 
 
 @check("MAA409")
-def exclusion_on_high_impact_workload(ctx: Context,
-                                      params: Mapping[str, Any]) -> Iterator[Outcome]:
+def exclusion_on_high_impact_workload(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
     high_impact = set(params["high_impact_policy_types"])
     for item in ctx.excluded_apps:
         if not item.policy_exists:
             continue
         resource = exclusion_resource(item)
         if item.policy_type in high_impact:
-            yield failed(resource, f"exclusion on an access policy of type {item.policy_type}: "
-                         "review it",
-                         policyType=item.policy_type)
+            yield failed(
+                resource,
+                f"exclusion on an access policy of type {item.policy_type}: review it",
+                policyType=item.policy_type,
+            )
         else:
-            yield passed(resource, f"exclusion on an access policy of type {item.policy_type}",
-                         policyType=item.policy_type)
-
+            yield passed(
+                resource,
+                f"exclusion on an access policy of type {item.policy_type}",
+                policyType=item.policy_type,
+            )

@@ -35,5 +35,6 @@ def exclusion_resource(item: ExcludedApp) -> Resource:
 
 
 def policy_refs(policies: list[AccessPolicy]) -> list[dict[str, str]]:
-    return [{"id": p.id, "displayName": p.display_name, "policyType": p.policy_type}
-            for p in policies]
+    return [
+        {"id": p.id, "displayName": p.display_name, "policyType": p.policy_type} for p in policies
+    ]

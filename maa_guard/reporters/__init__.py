@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from maa_guard.engine import ScanResult
@@ -55,6 +55,20 @@ def reporter_for(output_format: OutputFormat) -> Renderer:
     return render
 
 
-def render(result: ScanResult, output_format: OutputFormat,
-           options: RenderOptions | None = None) -> str:
+def render(
+    result: ScanResult, output_format: OutputFormat, options: RenderOptions | None = None
+) -> str:
     return reporter_for(output_format)(result, options or RenderOptions())
+
+
+def render_chunks(
+    result: ScanResult, output_format: OutputFormat, options: RenderOptions | None = None
+) -> Iterator[str]:
+    """The report in pieces, for formats that can be written without holding it whole."""
+    module = importlib.import_module(REPORTER_MODULES[output_format])
+    chunked: Callable[[ScanResult, RenderOptions], Iterator[str]] | None = getattr(
+        module, "render_chunks", None
+    )
+    if chunked is not None:
+        return chunked(result, options or RenderOptions())
+    return iter((reporter_for(output_format)(result, options or RenderOptions()),))

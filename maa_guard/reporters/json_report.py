@@ -7,6 +7,7 @@ added within a version.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from maa_guard.codec import encode, format_datetime
@@ -22,18 +23,24 @@ TOOL_NAME = "maa-guard"
 
 
 def render(result: ScanResult, options: RenderOptions) -> str:
+    return "".join(render_chunks(result, options))
+
+
+def render_chunks(result: ScanResult, options: RenderOptions) -> Iterator[str]:
     """Indented envelope, one finding per line: readable diffs at the C encoder's speed.
 
     ``indent`` makes ``json`` fall back to its pure-Python encoder, which is several times
-    slower; a scan of a large tenant has hundreds of thousands of findings.
+    slower, and a large tenant has hundreds of thousands of findings; yielding a finding at a
+    time lets the caller write them without holding the whole report in memory.
     """
-    document = report(result)
-    findings = document.pop("findings")
-    head = json.dumps(document, indent=2, ensure_ascii=False)
+    head = json.dumps(envelope(result), indent=2, ensure_ascii=False)
+    yield f'{head[:-2]},\n  "findings": ['
     encoder = json.JSONEncoder(ensure_ascii=False, default=_plain)
-    lines = ",\n    ".join(map(encoder.encode, findings))
-    body = f"[\n    {lines}\n  ]" if findings else "[]"
-    return f'{head[:-2]},\n  "findings": {body}\n}}\n'
+    separator = "\n    "
+    for finding in result.findings:
+        yield separator + encoder.encode(_finding(finding))
+        separator = ",\n    "
+    yield "\n  ]\n}\n" if result.findings else "]\n}\n"
 
 
 def _plain(value: Any) -> Any:
@@ -42,6 +49,11 @@ def _plain(value: Any) -> Any:
 
 
 def report(result: ScanResult) -> dict[str, Any]:
+    return {**envelope(result), "findings": [_finding(f) for f in result.findings]}
+
+
+def envelope(result: ScanResult) -> dict[str, Any]:
+    """Everything but the findings."""
     snapshot = result.snapshot
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
@@ -59,7 +71,6 @@ def report(result: ScanResult) -> dict[str, Any]:
         "sources": {name: _source(status) for name, status in sources(result).items()},
         "summary": _summary(summarise(result)),
         "warnings": list(result.warnings),
-        "findings": [_finding(finding) for finding in result.findings],
     }
 
 
