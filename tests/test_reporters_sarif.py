@@ -35,7 +35,7 @@ def test_driver_lists_the_catalogue_as_rules() -> None:
     assert log["version"] == "2.1.0"
     driver = log["runs"][0]["tool"]["driver"]
     assert (driver["name"], driver["version"]) == ("maa-guard", "0.1.0")
-    assert driver["informationUri"].startswith("https://")
+    assert "informationUri" not in driver  # no public home page yet; SARIF makes it optional
     assert [rule["id"] for rule in driver["rules"]] == list(load_catalogue())
     rule = driver["rules"][[r["id"] for r in driver["rules"]].index("MAA401")]
     catalogue = load_catalogue()["MAA401"]

@@ -25,7 +25,6 @@ from maa_guard.reporters.summary import describe_source, incomplete_sources, unv
 from maa_guard.snapshot import SourceStatus
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://github.com/maa-guard/maa-guard"
 FINGERPRINT_KEY = "maaGuardFingerprint/v1"
 LEVELS = {
     Severity.CRITICAL: "error",
@@ -94,7 +93,6 @@ def _driver(result: ScanResult) -> dict[str, Any]:
     return {
         "name": "maa-guard",
         "version": result.tool_version,
-        "informationUri": INFORMATION_URI,
         "rules": rules,
     }
 

@@ -23,18 +23,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-SOURCES = (
-    "access_policies",
-    "exclusions",
-    "approval_requests",
-    "groups",
-    "users",
-    "service_principals",
-    "conditional_access",
-    "rbac",
-    "audit_events",
-    "sign_in_activity",
-)
+from maa_guard.snapshot import SOURCES
+
 POLICY_TYPES = (
     "app",
     "script",
