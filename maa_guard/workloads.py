@@ -95,6 +95,14 @@ def policies_protecting(workload: Workload, policies: Iterable[AccessPolicy]) ->
     return [policy for policy in policies if policy.policy_type in workload.policy_types]
 
 
+def unprotected_parts(workload: Workload, covering: Iterable[AccessPolicy]) -> list[str]:
+    """What of a workload no policy protects: its name, or the device-action types left."""
+    policies = list(covering)
+    if workload.name == "deviceActions":
+        return unprotected_device_actions(policies)
+    return [] if policies else [workload.name]
+
+
 def unprotected_device_actions(policies: Iterable[AccessPolicy]) -> list[str]:
     """Device-action types with no policy; empty when a ``deviceAction`` policy covers all."""
     types = {policy.policy_type for policy in policies}

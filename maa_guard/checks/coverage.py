@@ -13,7 +13,7 @@ from maa_guard.workloads import (
     WORKLOADS,
     WORKLOADS_BY_NAME,
     policies_protecting,
-    unprotected_device_actions,
+    unprotected_parts,
 )
 
 WINDOWS_PLATFORMS = frozenset({"windows10AndLater", "windows81AndLater", "windows10X"})
@@ -28,13 +28,7 @@ def unprotected_workload(ctx: Context, params: Mapping[str, Any]) -> Iterator[Ou
         severity = Severity.HIGH if workload.name in high else Severity.MEDIUM
         resource = workload_resource(workload)
         covering = policies_protecting(workload, policies)
-        missing = (
-            unprotected_device_actions(covering)
-            if workload.name == "deviceActions"
-            else []
-            if covering
-            else [workload.name]
-        )
+        missing = unprotected_parts(workload, covering)
         if not missing:
             yield passed(
                 resource,

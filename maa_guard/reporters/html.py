@@ -35,7 +35,7 @@ from maa_guard.reporters.summary import (
 )
 from maa_guard.reporters.text import inert
 from maa_guard.snapshot import Group
-from maa_guard.workloads import WORKLOADS
+from maa_guard.workloads import WORKLOADS, policies_protecting, unprotected_parts
 
 if TYPE_CHECKING:
     import jinja2
@@ -131,12 +131,18 @@ def _coverage(ctx: Context) -> list[dict[str, Any]]:
     rows = []
     for workload in WORKLOADS:
         ticks = [policy.policy_type in workload.policy_types for policy in ctx.snapshot.policies]
+        missing = unprotected_parts(workload, policies_protecting(workload, ctx.snapshot.policies))
         rows.append(
             {
                 "label": workload.label,
                 "name": workload.name,
                 "ticks": ticks,
-                "protected": any(ticks),
+                "protected": not missing,
+                "coverage": "yes"
+                if not missing
+                else "no"
+                if not any(ticks)
+                else "partial: not " + ", ".join(missing),
             }
         )
     return rows
