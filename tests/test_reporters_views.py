@@ -332,3 +332,17 @@ def test_html_lists_failing_findings_first_with_remediation() -> None:
         "<p><strong>group grp-deleted</strong>: the approver group does not exist</p>\n"
         '<div class="remediation">- Entra admin center &gt; Groups &gt; Deleted groups'
     ) in failing
+
+
+def test_html_coverage_matrix_shows_partial_device_action_coverage() -> None:
+    from builders import add_policy, approver_group, new_snapshot
+    from builders import scan as scan_snapshot
+
+    snap = new_snapshot()
+    approver_group(snap)
+    add_policy(snap, "pol-wipe", "deviceWipe")
+    page = render(scan_snapshot(snap), OutputFormat.HTML, RenderOptions())
+    assert (
+        '<tr><td>Device actions (wipe, retire, delete)</td><td class="tick">✓</td>'
+        '<td class="gap">partial: not deviceRetire, deviceDelete</td></tr>'
+    ) in page
