@@ -286,8 +286,16 @@ def add_sp(
     owners: Iterable[Json] = (),
     permissions: Iterable[str] = ("DeviceManagementApps.ReadWrite.All",),
     application: Json | None = None,
+    registered: bool = True,
 ) -> Json:
-    """A single-tenant app's service principal; its object id defaults to ``sp-<appId>``."""
+    """A single-tenant app's service principal; its object id defaults to ``sp-<appId>``.
+
+    An app of this tenant gets an empty registration unless ``application`` gives one or
+    ``registered`` is False; a multi-tenant app or a managed identity gets none.
+    """
+    own_app = owner_org is not None and owner_org.lower() == TENANT_ID.lower()
+    if application is None and registered and own_app and sp_type != "ManagedIdentity":
+        application = registration(app_id)
     sp = {
         "id": sp_id or f"sp-{app_id}",
         "appId": app_id,

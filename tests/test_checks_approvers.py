@@ -401,3 +401,18 @@ def test_healthy_approver_group_passes_every_approver_rule() -> None:
 
     for rule_id in ("MAA201", *APPROVER_RULES):
         assert statuses(result, rule_id) == {"grp-ok": PASS}, rule_id
+
+
+def test_maa207_a_member_missing_from_the_users_is_an_error_not_a_pass() -> None:
+    snap = tenant_with("grp-partial", "grp-guest-and-unknown")
+    add_user(snap, "u-1")
+    add_user(snap, "u-guest", user_type="Guest")
+    add_group(snap, "grp-partial", [user_ref("u-1"), user_ref("u-not-collected")])
+    add_group(snap, "grp-guest-and-unknown", [user_ref("u-guest"), user_ref("u-not-collected")])
+
+    result = scan(snap)
+
+    assert statuses(result, "MAA207") == {"grp-partial": ERROR, "grp-guest-and-unknown": FAIL}
+    partial = finding(result, "MAA207", "grp-partial")
+    assert partial.message == "could not verify the account of 1 approver(s)"
+    assert partial.evidence == {"unknown": ["u-not-collected"]}

@@ -408,7 +408,7 @@ def test_maa406_app_registered_in_another_tenant_fails() -> None:
 
     result = scan(snap)
 
-    assert statuses(result, "MAA406") == {"app-vendor": FAIL, "app-own": PASS, "app-unknown": PASS}
+    assert statuses(result, "MAA406") == {"app-vendor": FAIL, "app-own": PASS, "app-unknown": ERROR}
     vendor = finding(result, "MAA406", "app-vendor")
     assert vendor.message == f"the app is registered in another tenant ({OTHER_TENANT_ID})"
     assert vendor.evidence == {"appOwnerOrganizationId": OTHER_TENANT_ID, "tenantId": TENANT_ID}
@@ -522,7 +522,7 @@ def test_a_declared_exclusion_alone_is_evaluated_by_maa401_to_maa407() -> None:
     assert {rule_id: statuses(result, rule_id) for rule_id in APP_RULES} == {
         "MAA401": {"app-declared": FAIL},
         "MAA402": {"app-declared": FAIL},
-        "MAA403": {"app-declared": PASS},
+        "MAA403": {"app-declared": SKIPPED},  # its registration is in the publisher's tenant
         "MAA404": {"app-declared": FAIL},
         "MAA405": {"app-declared": FAIL},
         "MAA406": {"app-declared": FAIL},
@@ -708,4 +708,33 @@ def test_every_exclusion_rule_errors_when_exclusions_are_partial() -> None:
     assert (
         "missing permission DeviceManagementApps.Read.All"
         in finding(result, "MAA408", TENANT_ID).message
+    )
+
+
+# ---- what cannot be seen is never a pass ----------------------------------------------------
+
+
+def test_registration_missing_from_the_snapshot_is_an_error_for_an_app_of_this_tenant() -> None:
+    snap = tenant()
+    add_policy(
+        snap, "p-2", "app", exclusions=["app-own", "app-vendor", "app-vendor-secret", "app-mi"]
+    )
+    add_sp(snap, "app-own", registered=False)
+    add_sp(snap, "app-vendor", owner_org=OTHER_TENANT_ID)
+    add_sp(snap, "app-vendor-secret", owner_org=OTHER_TENANT_ID, secrets=[secret("s-sp")])
+    add_sp(snap, "app-mi", sp_type="ManagedIdentity")
+
+    result = scan(snap)
+
+    for rule_id in ("MAA401", "MAA403", "MAA405"):
+        assert statuses(result, rule_id)["app-own"] == ERROR
+        assert statuses(result, rule_id)["app-vendor"] == SKIPPED
+        assert statuses(result, rule_id)["app-mi"] == PASS
+    assert statuses(result, "MAA401")["app-vendor-secret"] == FAIL
+    assert finding(result, "MAA401", "app-own").message == (
+        "could not verify: the app registration is not in the snapshot"
+    )
+    assert finding(result, "MAA405", "app-vendor").message == (
+        "the app registration lives in the publisher's tenant "
+        f"({OTHER_TENANT_ID}); only its service principal here was checked (see MAA406)"
     )

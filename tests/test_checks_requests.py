@@ -288,3 +288,26 @@ def test_maa305_errors_when_groups_are_incomplete() -> None:
 
     assert statuses(result, "MAA305") == {TENANT_ID: ERROR}
     assert statuses(result, "MAA301") == {"r-user": PASS}  # needs approval_requests only
+
+
+def test_only_approved_or_completed_requests_are_judged_as_approvals() -> None:
+    snap = new_snapshot()
+    me = user_id_set("u-1")
+    add_request(snap, "r-cancelled", "cancelled", requestor=me, approver=me)
+    add_request(snap, "r-rejected", "rejected", requestor=me, approver=me)
+    add_request(snap, "r-completed", "completed", requestor=me, approver=me)
+
+    result = scan(snap)
+
+    assert statuses(result, "MAA301") == {"r-completed": FAIL}
+    assert statuses(result, "MAA302") == {"r-completed": PASS}
+
+
+def test_maa302_a_device_as_approver_is_not_a_person() -> None:
+    snap = new_snapshot()
+    add_request(snap, "r-device", approver={"device": {"id": "d-1", "displayName": "Kiosk"}})
+
+    result = scan(snap)
+
+    assert statuses(result, "MAA302") == {"r-device": FAIL}
+    assert finding(result, "MAA302", "r-device").message == "a device is recorded as the approver"

@@ -120,6 +120,9 @@ EXPECTED_FAILURES = {
 # The old packager's app is gone, so the rules that inspect its service principal skip it.
 EXPECTED_SKIPPED = {
     (rule_id, APP_WIN32) for rule_id in ("MAA401", "MAA402", "MAA403", "MAA404", "MAA405", "MAA406")
+} | {
+    # The vendor app's registration, with its secrets and owners, lives in the vendor's tenant.
+    (rule_id, APP_PMPC) for rule_id in ("MAA401", "MAA403", "MAA405")
 }
 
 

@@ -144,10 +144,11 @@ def approver_group_indirect_members(ctx: Context, params: Mapping[str, Any]) -> 
 @check("MAA207")
 def approver_group_guest_or_disabled(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
     for group in ctx.approver_groups:
-        guests, disabled = [], []
+        guests, disabled, unknown = [], [], []
         for member in ctx.user_members(group):
             user = ctx.users_by_id.get(member.id)
             if user is None:
+                unknown.append(ctx.user_label(member))
                 continue
             if user.user_type.lower() == "guest":
                 guests.append(user.user_principal_name)
@@ -155,6 +156,13 @@ def approver_group_guest_or_disabled(ctx: Context, params: Mapping[str, Any]) ->
                 disabled.append(user.user_principal_name)
         reasons = [f"{len(guests)} guest(s)"] * bool(guests)
         reasons += [f"{len(disabled)} disabled account(s)"] * bool(disabled)
+        if unknown and not reasons:
+            yield unverified(
+                group_resource(group.id, group),
+                f"could not verify the account of {len(unknown)} approver(s)",
+                unknown=sorted(unknown),
+            )
+            continue
         yield _verdict(
             group,
             reasons,

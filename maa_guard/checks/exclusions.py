@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
-from maa_guard.checks import check, failed, passed, skipped
+from maa_guard.checks import check, failed, passed, skipped, unverified
 from maa_guard.checks.resources import app_resource, exclusion_resource
 from maa_guard.codec import format_datetime
 from maa_guard.context import Context
@@ -30,6 +30,24 @@ def _excluded(ctx: Context) -> Iterator[ExcludedEntry]:
     for app_id, items in ctx.exclusions_by_app.items():
         name = ctx.app_name(app_id, items[0].display_name)
         yield app_resource(items[0].app_id, name), ctx.service_principal(app_id), items
+
+
+def _unseen_registration(ctx: Context, resource: Resource, sp: ServicePrincipal) -> Outcome | None:
+    """What to say when the app registration's credentials and owners cannot be seen.
+
+    A managed identity has no registration; a multi-tenant app's registration lives in the
+    publisher's tenant (MAA406 reports that); anything else missing means the snapshot is short.
+    """
+    if sp.application is not None or sp.service_principal_type == "ManagedIdentity":
+        return None
+    owner = sp.app_owner_organization_id
+    if owner and owner.lower() != ctx.snapshot.tenant.id.lower():
+        return skipped(
+            resource,
+            "the app registration lives in the publisher's tenant "
+            f"({owner}); only its service principal here was checked (see MAA406)",
+        )
+    return unverified(resource, "could not verify: the app registration is not in the snapshot")
 
 
 def _policies(items: list[ExcludedApp]) -> list[dict[str, str]]:
@@ -76,6 +94,7 @@ def excluded_app_client_secret(ctx: Context, params: Mapping[str, Any]) -> Itera
             for holder, c in _credentials(sp)
             if isinstance(c, PasswordCredential)
         ]
+        gap = _unseen_registration(ctx, resource, sp)
         if secrets:
             yield failed(
                 resource,
@@ -83,6 +102,8 @@ def excluded_app_client_secret(ctx: Context, params: Mapping[str, Any]) -> Itera
                 secrets=secrets,
                 policies=_policies(items),
             )
+        elif gap is not None:
+            yield gap
         else:
             yield passed(
                 resource,
@@ -178,8 +199,11 @@ def excluded_app_credential_lifetime(ctx: Context, params: Mapping[str, Any]) ->
             "too_long": too_long,
             "max_credential_days": limit.days,
         }
+        gap = _unseen_registration(ctx, resource, sp)
         if problems:
             yield failed(resource, f"credentials: {', '.join(problems)}", **evidence)
+        elif gap is not None:
+            yield gap
         else:
             yield passed(resource, "no expired or long-lived credentials", **evidence)
 
@@ -218,12 +242,15 @@ def excluded_app_user_owners(ctx: Context, params: Mapping[str, Any]) -> Iterato
             continue
         owners = [*sp.owners, *(sp.application.owners if sp.application else ())]
         users = sorted({o.display_name or o.id for o in owners if o.type == "user"})
+        gap = _unseen_registration(ctx, resource, sp)
         if users:
             yield failed(
                 resource,
                 f"{len(users)} user(s) own the app and can add credentials to it",
                 user_owners=users,
             )
+        elif gap is not None:
+            yield gap
         else:
             yield passed(resource, "no user owns the app or its service principal", user_owners=[])
 
@@ -246,6 +273,10 @@ def excluded_app_third_party(ctx: Context, params: Mapping[str, Any]) -> Iterato
             )
         elif owner and owner.lower() != tenant:
             yield failed(resource, f"the app is registered in another tenant ({owner})", **evidence)
+        elif not owner:
+            yield unverified(
+                resource, "could not verify: the app's owner tenant is unknown", **evidence
+            )
         else:
             yield passed(resource, "the app is registered in this tenant", **evidence)
 

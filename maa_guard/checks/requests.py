@@ -18,8 +18,14 @@ def _identity(identity: Identity | None) -> dict[str, str] | None:
     return None if identity is None else {"id": identity.id, "displayName": identity.display_name}
 
 
+APPROVED = frozenset({"approved", "completed"})
+
+
 def _decided(ctx: Context) -> Iterator[tuple[ApprovalRequest, Identity]]:
+    """Requests someone approved (a rejection or a cancellation approves nothing)."""
     for request in ctx.snapshot.approval_requests:
+        if request.status not in APPROVED:
+            continue
         approver = request.approver.principal if request.approver else None
         if approver is not None and approver.id:
             yield request, approver
@@ -53,9 +59,10 @@ def request_approved_by_application(ctx: Context, params: Mapping[str, Any]) -> 
         application = approver_set.application if approver_set else None
         evidence: dict[str, Any] = {"approver": _identity(approver), "status": request.status}
         # A person approving in the admin center may carry the portal's client app as well.
-        if application is not None and (approver_set is None or approver_set.user is None):
+        if approver_set is None or approver_set.user is None:
+            what = "an application" if application is not None else "a device"
             yield failed(
-                request_resource(request), "an application is recorded as the approver", **evidence
+                request_resource(request), f"{what} is recorded as the approver", **evidence
             )
         else:
             yield passed(request_resource(request), "the approver is a person", **evidence)
@@ -65,7 +72,7 @@ def request_approved_by_application(ctx: Context, params: Mapping[str, Any]) -> 
 def weak_justification(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
     minimum = params["min_justification_chars"]
     for request in ctx.snapshot.approval_requests:
-        if request.status not in ("approved", "completed"):
+        if request.status not in APPROVED:
             continue
         text = request.request_justification.strip()
         evidence: dict[str, Any] = {
