@@ -161,7 +161,7 @@ def _run_scan(args: argparse.Namespace) -> int:
         "skip_rules": args.skip_rule,
         "baseline": args.baseline,
     }
-    request = ScanRequest(args.snapshot, args.demo, args.config, flags, args.write_baseline)
+    request = ScanRequest(args.snapshot, args.demo, args.config, flags)
     result = run_scan(request, os.environ, Path.cwd(), date.today())
     options = RenderOptions(
         color=_color(args), width=_width(), show_suppressed=args.show_suppressed
@@ -170,11 +170,21 @@ def _run_scan(args: argparse.Namespace) -> int:
     write_outputs(result, [*outputs], options)
     if args.write_baseline:
         _write_baseline(result, args.write_baseline)
-    _emit(result, stdout_format, options)
+    try:
+        _emit(result, stdout_format, options)
+    except BrokenPipeError:  # `maa-guard scan ... | head`: the verdict still decides the exit code
+        _silence_stdout()
     if stdout_format is not OutputFormat.TABLE:  # the table shows its warnings itself
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr)
     return exit_code(result)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _write_baseline(result: ScanResult, path: Path) -> None:

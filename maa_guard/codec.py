@@ -34,7 +34,8 @@ class DecodeError(Exception):
         self.parts: list[str] = []
 
     def within(self, part: str) -> DecodeError:
-        self.parts.append(part)
+        # Keys come from the file: an escape sequence or a newline must not reach a terminal.
+        self.parts.append(part if part.isprintable() else repr(part))
         return self
 
     @property
@@ -67,7 +68,10 @@ def parse_datetime(text: str) -> datetime:
         moment = datetime.fromisoformat(padded)
     if moment.tzinfo is None:
         raise ValueError("no time zone")
-    return moment
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("out of range in UTC") from None
 
 
 def format_datetime(moment: datetime) -> str:
@@ -138,10 +142,20 @@ def string_pool() -> Iterator[None]:
 def _decode_str(value: Any) -> str:
     if type(value) is not str:
         raise DecodeError(f"expected a string, got {_describe(value)}")
+    if not value.isascii() and not _is_encodable(value):
+        raise DecodeError("expected text, got a string with an unpaired surrogate")
     pool = _StringPool.strings
     if pool is not None and len(value) <= _StringPool.MAX_LENGTH:
         return pool.setdefault(value, value)
     return value
+
+
+def _is_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _SCALARS: dict[Any, tuple[Decoder, str]] = {
@@ -227,20 +241,26 @@ def _dataclass_decoder(cls: type) -> Decoder:
         required = (
             field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         )
-        optional = _is_optional(hints[field.name])
+        # Graph sends null for empty text ("description": null); that may take the default.
+        # A null list or flag is "not known" and must never become an empty list or False.
+        null_is_absent = not required and hints[field.name] in (str, int, float)
         spec.append(
-            (json_name(cls, field), field.name, decoder_for(hints[field.name]), required, optional)
+            (
+                json_name(cls, field),
+                field.name,
+                decoder_for(hints[field.name]),
+                required,
+                null_is_absent,
+            )
         )
 
     def decode(value: Any) -> Any:
         if type(value) is not dict:
             raise DecodeError(f"expected an object, got {_describe(value)}")
         kwargs = {}
-        for key, attribute, inner, required, optional in spec:
+        for key, attribute, inner, required, null_is_absent in spec:
             element = value.get(key, dataclasses.MISSING)
-            if element is dataclasses.MISSING or (
-                element is None and not optional and not required
-            ):
+            if element is dataclasses.MISSING or (element is None and null_is_absent):
                 if required:
                     raise DecodeError("required field is missing").within(key)
                 continue

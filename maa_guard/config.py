@@ -8,7 +8,6 @@ name the key.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -19,6 +18,7 @@ from maa_guard.catalogue import Rule
 from maa_guard.errors import ConfigError
 from maa_guard.model import Severity
 from maa_guard.tomlfile import TOMLDecodeError, read_toml
+from maa_guard.workloads import WORKLOADS
 
 DEFAULT_CONFIG = "maa-guard.toml"
 DEFAULT_EXCLUSIONS_PROPERTY = "excludedApplicationIds"
@@ -33,6 +33,8 @@ _TOP_KEYS = {"scan", "graph", "rules", "suppressions", "exclusions"}
 _RULE_KEYS = {"enabled", "severity"}
 _SUPPRESSION_KEYS = {"rule", "resource", "reason", "expires"}
 _EXCLUSION_KEYS = {"policy", "app", "owner", "reason", "review_by"}
+# List parameters whose entries come from a closed set.
+_ALLOWED_VALUES = {"high_severity_workloads": {workload.name for workload in WORKLOADS}}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
@@ -93,16 +95,31 @@ def find_config_file(explicit: Path | None, cwd: Path) -> tuple[Path, dict[str, 
     if explicit is not None:
         if not explicit.is_file():
             raise ConfigError(f"config file {explicit} not found", "check the --config path")
+        if explicit.name == "pyproject.toml":
+            table = _tool_table(explicit)
+            if table is None:
+                raise ConfigError(f"{explicit}: no [tool.maa-guard] table")
+            return explicit, table
         return explicit, _read(explicit)
     candidate = cwd / DEFAULT_CONFIG
     if candidate.is_file():
         return candidate, _read(candidate)
     pyproject = cwd / "pyproject.toml"
     if pyproject.is_file():
-        table = _read(pyproject).get("tool", {}).get("maa-guard")
-        if isinstance(table, dict):
+        table = _tool_table(pyproject)
+        if table is not None:
             return pyproject, table
     return None
+
+
+def _tool_table(pyproject: Path) -> dict[str, Any] | None:
+    tool = _read(pyproject).get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{pyproject}: tool: expected a table")
+    table = tool.get("maa-guard")
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: tool.maa-guard: expected a table")
+    return table
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -110,6 +127,8 @@ def _read(path: Path) -> dict[str, Any]:
         return read_toml(path)
     except TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}", "fix the TOML syntax") from error
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text", "save the file as UTF-8") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from error
 
@@ -229,8 +248,14 @@ def _parameter(value: Any, default: Any, where: str) -> Any:
     if isinstance(default, bool) or not isinstance(default, (int, list)):
         return _typed(value, type(default), where, type(default).__name__)
     if isinstance(default, list):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise ConfigError(f"{where}: expected a list of strings")
+        if not value:
+            raise ConfigError(f"{where}: expected at least one entry",
+                              "to turn the rule off, set enabled = false")
+        unknown = sorted(set(value) - _ALLOWED_VALUES.get(where.rsplit(".", 1)[-1], set(value)))
+        if unknown:
+            raise ConfigError(f"{where}: unknown value {unknown[0]!r}")
         return value
     if type(value) is not int or value < 0:
         raise ConfigError(f"{where}: expected a whole number >= 0, got {value!r}")
@@ -241,7 +266,7 @@ def _suppression(
     item: Any, where: str, catalogue: Mapping[str, Rule], origin: str
 ) -> SuppressionEntry:
     body = _entry(item, where, _SUPPRESSION_KEYS, {"rule", "resource", "reason", "expires"}, origin)
-    rule = _nonempty(body["rule"], f"{origin}: {where}.rule")
+    rule = _nonempty(body["rule"], f"{origin}: {where}.rule").upper()
     if rule not in catalogue:
         raise ConfigError(f"{origin}: {where}.rule: unknown rule {rule!r}")
     return SuppressionEntry(
@@ -344,7 +369,3 @@ def _rule_ids(value: Any, catalogue: Mapping[str, Rule], where: str) -> tuple[st
             f"{where}: unknown rule {unknown[0]}", "run 'maa-guard rules list' for the IDs"
         )
     return ids
-
-
-def environment() -> Mapping[str, str]:
-    return os.environ

@@ -31,5 +31,9 @@ class InputError(MaaGuardError):
     """A malformed input file: snapshot, baseline, catalogue."""
 
 
+class OutputError(MaaGuardError):
+    """A report, baseline or page that cannot be written where asked."""
+
+
 class CatalogueError(MaaGuardError):
     """The rule catalogue shipped with the tool is broken."""

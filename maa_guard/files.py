@@ -7,6 +7,8 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from maa_guard.errors import OutputError
+
 
 def write_atomically(path: Path, text: str) -> None:
     write_all_atomically([(path, (text,))])
@@ -15,15 +17,32 @@ def write_atomically(path: Path, text: str) -> None:
 def write_all_atomically(files: Sequence[tuple[Path, Iterable[str]]]) -> None:
     """Write every file to a temporary sibling, then rename them all; on failure, none."""
     staged: list[tuple[Path, Path]] = []
+    current = None
     try:
-        for path, chunks in files:
-            staged.append((_stage(path, chunks), path))
-        for temporary, path in staged:
-            temporary.replace(path)
+        for current, chunks in files:
+            staged.append((_stage(current, chunks), current))
+        for temporary, current in staged:
+            temporary.replace(current)
+    except OSError as error:
+        _discard(staged)
+        raise OutputError(
+            f"cannot write {current}: {error.strerror or error}",
+            "check that the folder exists and is writable",
+        ) from None
     except BaseException:
-        for temporary, _ in staged:
-            temporary.unlink(missing_ok=True)
+        _discard(staged)
         raise
+
+
+def _discard(staged: list[tuple[Path, Path]]) -> None:
+    for temporary, _ in staged:
+        temporary.unlink(missing_ok=True)
+
+
+def _ordinary_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _stage(path: Path, chunks: Iterable[str]) -> Path:
@@ -33,6 +52,7 @@ def _stage(path: Path, chunks: Iterable[str]) -> Path:
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.writelines(chunks)
+        temporary.chmod(_ordinary_mode())  # mkstemp makes 0600; a report is an ordinary file
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

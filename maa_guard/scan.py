@@ -29,7 +29,6 @@ class ScanRequest:
     demo: bool
     config: Path | None
     flags: Mapping[str, Any]
-    write_baseline: Path | None = None
 
 
 def demo_path(name: str) -> Path:
@@ -61,6 +60,12 @@ def run_scan(
     request: ScanRequest, environ: Mapping[str, str], cwd: Path, today: date
 ) -> ScanResult:
     settings = settings_for(request, environ, cwd)
+    if not any(settings.selects(rule_id) for rule_id in load_catalogue()):
+        raise UsageError(
+            "no rule is selected",
+            "check --rule, --skip-rule and [scan] rules, "
+            "skip_rules and [rules.ID] enabled in the configuration",
+        )
     snapshot = snapshot_for(request)
     baseline = load_baseline(settings.baseline) if settings.baseline else frozenset()
     return evaluate(
@@ -84,6 +89,9 @@ def parse_outputs(specs: Sequence[str]) -> list[tuple[OutputFormat, Path]]:
             raise UsageError(
                 f"--output {spec!r}: unknown format {name!r}", f"choose from {choices}"
             ) from None
+    paths = [path.resolve() for _, path in outputs]
+    if len(set(paths)) != len(paths):
+        raise UsageError("two --output options name the same file", "give each format its own path")
     return outputs
 
 

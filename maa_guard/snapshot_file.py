@@ -13,7 +13,7 @@ from maa_guard.codec import DecodeError, decoder_for, encode, string_pool
 from maa_guard.errors import InputError
 from maa_guard.gcpause import paused_gc
 from maa_guard.jsonstream import Items, JsonStream, StreamError
-from maa_guard.snapshot import SCHEMA_VERSION, Snapshot
+from maa_guard.snapshot import SCHEMA_VERSION, SOURCES, Snapshot
 
 _HINT = "re-collect the snapshot, or check it against docs/snapshot.md"
 
@@ -31,6 +31,10 @@ def load_snapshot(path: Path) -> Snapshot:
         raise InputError(f"{path}: not valid JSON: {error}", _HINT) from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text", _HINT) from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply", _HINT) from None
+    except ValueError as error:  # e.g. an integer longer than Python will convert
+        raise InputError(f"{path}: not a valid snapshot: {error}", _HINT) from None
     except OSError as error:
         raise InputError(f"cannot read snapshot {path}: {error.strerror}") from None
 
@@ -110,6 +114,12 @@ def _construct(values: dict[str, Any], origin: str) -> Snapshot:
     for field in dataclasses.fields(Snapshot):
         if field.name not in values and field.default is dataclasses.MISSING:
             raise InputError(f"{origin}: {field.name}: required field is missing", _HINT)
+    unknown = sorted(set(values["sources"]) - set(SOURCES))
+    if unknown:
+        raise InputError(
+            f"{origin}: sources: unknown data source {unknown[0]!r}",
+            f"known sources: {', '.join(SOURCES)}",
+        )
     return Snapshot(**values)
 
 

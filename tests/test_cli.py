@@ -148,6 +148,11 @@ def test_failures_win_over_incomplete(tmp_path: Path, capsys: pytest.CaptureFixt
         (["scan", "--demo", "--config", "none.toml"], "error: config file none.toml not found"),
         (["scan", "--demo", "--baseline", "none.json"], "error: baseline file none.json not found"),
         (["rules", "show", "MAA000"], "error: unknown rule 'MAA000'"),
+        (["scan", "--demo", "--rule", "MAA1", "--skip-rule", "MAA1"], "error: command line: rules"),
+        (
+            ["scan", "--demo", "--rule", "MAA101", "--skip-rule", "MAA101"],
+            "error: no rule is selected",
+        ),
     ],
 )
 def test_usage_errors_exit_two(
@@ -317,3 +322,52 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert caught.value.code == 0
     assert capsys.readouterr().out == "maa-guard 0.1.0\n"
+
+
+def test_unwritable_or_repeated_outputs_exit_two(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "scan", "--demo", "--output", f"json={tmp_path}")
+    assert code == 2
+    assert err.startswith(f"error: cannot write {tmp_path}: ")
+    code, _, err = run(
+        capsys, "scan", "--demo", "--output", "json=same.out", "--output", "sarif=./same.out"
+    )
+    assert (code, err.splitlines()[0]) == (2, "error: two --output options name the same file")
+    assert not (tmp_path / "same.out").exists()
+
+
+def test_reports_get_ordinary_file_permissions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mask = os.umask(0o022)
+    try:
+        run(capsys, "scan", "--demo", "--output", f"json={tmp_path / 'r.json'}")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_sarif_written_by_the_cli_is_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import jsonschema
+
+    run(capsys, "scan", "--demo", "--output", f"sarif={tmp_path / 'r.sarif'}")
+    schema = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
+    jsonschema.validate(json.loads((tmp_path / "r.sarif").read_text()), schema)
+
+
+def test_a_closed_pipe_keeps_the_verdict(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maa_guard", "scan", "--demo", "--format", "csv"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.read(10)
+    process.stdout.close()
+    error = process.stderr.read().decode()
+    assert process.wait() == 1
+    assert "Traceback" not in error

@@ -208,3 +208,47 @@ def test_rule_flags_accept_comma_lists(tmp_path: Path) -> None:
     )
     assert settings.only_rules == ("MAA401", "MAA402")
     assert settings.skip_rules == ("MAA402",)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[rules.MAA101]\nhigh_severity_workloads = ['nonsense']\n", "unknown value 'nonsense'"),
+        ("[rules.MAA404]\nprivileged_permissions = []\n", "expected at least one entry"),
+        ("[rules.MAA409]\nhigh_impact_policy_types = ['']\n", "expected a list of strings"),
+    ],
+)
+def test_bad_parameter_values_are_errors(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings_from(tmp_path, text)
+    assert message in caught.value.message
+
+
+def test_suppression_rule_ids_are_case_insensitive(tmp_path: Path) -> None:
+    text = "[[suppressions]]\nrule = 'maa401'\nresource = 'x'\nreason = 'r'\nexpires = 2027-01-01\n"
+    assert settings_from(tmp_path, text).suppressions[0].rule == "MAA401"
+
+
+def test_explicit_pyproject_reads_its_tool_table(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "x"\n[tool.maa-guard.scan]\nfail_on = "low"\n')
+    settings = load_settings(load_catalogue(), find_config_file(pyproject, tmp_path), {}, {})
+    assert settings.fail_on is Severity.LOW
+    pyproject.write_text('[project]\nname = "x"\n')
+    with pytest.raises(ConfigError, match="no \\[tool.maa-guard\\] table"):
+        find_config_file(pyproject, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'tool = "x"\n', "tool: expected a table"),
+        (b"[tool]\nmaa-guard = 1\n", "tool.maa-guard: expected a table"),
+        (b"[tool.maa-guard]\nx = '\xff'\n", "not UTF-8 text"),
+    ],
+)
+def test_malformed_pyproject_is_an_error(tmp_path: Path, content: bytes, message: str) -> None:
+    (tmp_path / "pyproject.toml").write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        find_config_file(None, tmp_path)
+    assert message in caught.value.message

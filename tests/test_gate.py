@@ -14,7 +14,7 @@ from maa_guard.catalogue import load_catalogue
 from maa_guard.checks import all_checks
 from maa_guard.config import Settings
 from maa_guard.engine import ScanResult, evaluate, fingerprint
-from maa_guard.gate import exit_code
+from maa_guard.gate import exit_code, gating_failures
 from maa_guard.model import Finding, Resource, Severity, Status, Suppression
 from maa_guard.scan import demo_path
 from maa_guard.snapshot_file import load_snapshot
@@ -102,11 +102,7 @@ def scan(rules: list[str], fail_on: Severity, baseline: frozenset[str] = frozens
 
 
 def counted(result: ScanResult) -> set[str]:
-    return {
-        f.fingerprint
-        for f in result.findings
-        if f.counts_as_failure and f.severity >= result.settings.fail_on
-    }
+    return {f.fingerprint for f in gating_failures(result)}
 
 
 RULE_SUBSETS = st.lists(st.sampled_from(RULE_IDS), min_size=1, unique=True)

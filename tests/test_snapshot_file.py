@@ -300,3 +300,62 @@ def test_any_mutation_loads_or_fails_cleanly(
         assert error.exit_code == 2
         assert error.message.startswith("snap.json")
         assert "\n" not in error.message
+
+
+def test_null_text_takes_its_default_but_a_null_list_or_flag_is_an_error() -> None:
+    raw = document()
+    raw["policies"][0]["description"] = None
+    assert parse_snapshot(raw).policies[0].description == ""
+    raw["service_principals"][0]["passwordCredentials"] = None
+    assert problem(raw) == (
+        "snap.json: service_principals[0].passwordCredentials: expected a list, got null"
+    )
+    raw = document()
+    raw["groups"][0]["owners"] = None
+    assert problem(raw) == "snap.json: groups[0].owners: expected a list, got null"
+
+
+def _load_text(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "snap.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_snapshot(path)
+    assert caught.value.exit_code == 2
+    return caught.value.message.removeprefix(f"{path}: ")
+
+
+def test_hostile_documents_are_input_errors(tmp_path: Path) -> None:
+    assert _load_text(tmp_path, '{"schema_version": 1, "x": ' + "[" * 100_000) == (
+        "JSON nested too deeply"
+    )
+    huge = '{"schema_version": 1, "tool_version": ' + "9" * 5000 + "}"
+    assert _load_text(tmp_path, huge).startswith("not a valid snapshot: Exceeds the limit")
+    raw = document()
+    raw["collected_at"] = "0001-01-01T00:00:00+01:00"
+    assert problem(raw) == (
+        "snap.json: collected_at: expected an ISO 8601 date-time with a time zone, "
+        "got the string '0001-01-01T00:00:00+01:00'"
+    )
+    raw = document()
+    raw["groups"][0]["displayName"] = "\ud800"
+    assert problem(raw) == (
+        "snap.json: groups[0].displayName: expected text, got a string with an unpaired surrogate"
+    )
+
+
+def test_unknown_sources_and_unprintable_keys(tmp_path: Path) -> None:
+    raw = document()
+    raw["sources"]["\x1b[31mFAKE\nerror: other"] = {"state": "complete"}
+    assert problem(raw) == "snap.json: sources: unknown data source '\\x1b[31mFAKE\\nerror: other'"
+    raw = document()
+    raw["sources"]["\x1b[2J"] = {"state": "nope"}
+    message = problem(raw)
+    assert message.startswith("snap.json: sources.'\\x1b[2J'.state: expected one of")
+    assert "\x1b" not in message
+
+
+def test_dates_are_held_in_utc() -> None:
+    raw = document()
+    raw["collected_at"] = "2026-11-01T10:00:00+02:00"
+    collected = parse_snapshot(raw).collected_at
+    assert collected.isoformat() == "2026-11-01T08:00:00+00:00"

@@ -27,7 +27,7 @@ from maa_guard.reporters.summary import (
     suppression_note,
     unverified,
 )
-from maa_guard.reporters.text import inert
+from maa_guard.reporters.text import one_line
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -77,10 +77,13 @@ def _console(buffer: io.StringIO, options: RenderOptions) -> Console:
 
 
 def safe(text: str) -> str:
-    """A data string as rich markup that shows exactly its (inert) text."""
+    """A data string as rich markup that shows exactly its (inert) text, on one line.
+
+    A newline in a tenant string could otherwise forge lines of the report.
+    """
     from rich.markup import escape
 
-    return escape(inert(text))
+    return escape(one_line(text))
 
 
 def _header(result: ScanResult, summary: Summary) -> str:
