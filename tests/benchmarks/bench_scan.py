@@ -265,6 +265,14 @@ def child_scan(path: Path, out: Path) -> dict[str, float]:
 
 
 def _peak_kib() -> float:
+    """This process's own high-water RSS.
+
+    ``getrusage`` is no good here: on Linux its maxrss survives exec, so a child would report
+    the parent's peak from generating the snapshot. VmHWM belongs to the process image.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return float(line.split()[1])
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
