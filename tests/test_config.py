@@ -235,7 +235,7 @@ def test_explicit_pyproject_reads_its_tool_table(tmp_path: Path) -> None:
     settings = load_settings(load_catalogue(), find_config_file(pyproject, tmp_path), {}, {})
     assert settings.fail_on is Severity.LOW
     pyproject.write_text('[project]\nname = "x"\n')
-    with pytest.raises(ConfigError, match="no \\[tool.maa-guard\\] table"):
+    with pytest.raises(ConfigError, match=r"no \[tool\.maa-guard\] table"):
         find_config_file(pyproject, tmp_path)
 
 

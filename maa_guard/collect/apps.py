@@ -1,0 +1,180 @@
+"""Service principals and applications: credentials, owners, Graph app permissions by name."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from maa_guard.collect.common import Outcome, Problems, decode_all, references, select, unique
+from maa_guard.collect.errors import GraphError
+from maa_guard.collect.graph import GraphClient
+from maa_guard.collect.wire import BatchItem
+from maa_guard.snapshot import (
+    Application,
+    AuditEvent,
+    FederatedIdentityCredential,
+    ServicePrincipal,
+)
+
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+SP_FIELDS = select(
+    "id",
+    "appId",
+    "displayName",
+    "accountEnabled",
+    "appOwnerOrganizationId",
+    "servicePrincipalType",
+    "passwordCredentials",
+    "keyCredentials",
+)
+APP_FIELDS = select("id", "appId", "displayName", "passwordCredentials", "keyCredentials")
+OWNER_QUERY = "?$select=id,displayName&$top=999"
+FEDERATED_QUERY = "?$select=id,name,issuer,subject,audiences&$top=999"
+GRANT_QUERY = "?$select=appRoleId,resourceId&$top=999"
+
+
+def app_only_writers(events: Iterable[AuditEvent]) -> list[str]:
+    """The appIds that wrote to Intune with app-only tokens."""
+    return unique(e.actor.application_id or "" for e in events if e.actor.is_app_only)
+
+
+async def collect_service_principals(
+    client: GraphClient, app_ids: Sequence[str]
+) -> Outcome[ServicePrincipal]:
+    """Each appId's service principal (an appId with none is left out) and application."""
+    ids = unique(app_ids)
+    problems = Problems()
+    found = _present(
+        await client.batch_get([_by_app_id("servicePrincipals", i, SP_FIELDS) for i in ids]),
+        problems,
+    )
+    sps = decode_all(ServicePrincipal, found, problems)
+    roles = await _graph_app_roles(client, problems) if sps else None
+    sps = await _with_sp_relations(client, sps, roles, problems)
+    sps = await _with_applications(client, sps, problems)
+    return Outcome(tuple(sps), problems.status(bool(sps) or not ids))
+
+
+def _by_app_id(collection: str, app_id: str, fields: str) -> str:
+    return f"{collection}(appId='{app_id}')?$select={fields}"
+
+
+def _present(answers: Sequence[BatchItem], problems: Problems) -> list[dict[str, Any]]:
+    found = []
+    for answer in answers:
+        if answer.status == 404:
+            continue
+        if answer.status >= 300:
+            problems.add(answer.error())
+        else:
+            found.append(answer.body)
+    return found
+
+
+async def _graph_app_roles(
+    client: GraphClient, problems: Problems
+) -> tuple[str, dict[str, str]] | None:
+    """The Microsoft Graph service principal: its object id and appRoleId -> permission name."""
+    try:
+        raw = await client.get(_by_app_id("servicePrincipals", GRAPH_APP_ID, "id,appRoles"))
+    except GraphError as error:
+        problems.add(error)
+        return None
+    names = {
+        str(role.get("id")): str(role.get("value"))
+        for role in raw.get("appRoles") or []
+        if isinstance(role, dict) and role.get("value")
+    }
+    return str(raw.get("id", "")), names
+
+
+async def _with_sp_relations(
+    client: GraphClient,
+    sps: list[ServicePrincipal],
+    roles: tuple[str, dict[str, str]] | None,
+    problems: Problems,
+) -> list[ServicePrincipal]:
+    paths = [
+        path
+        for sp in sps
+        for path in (
+            f"servicePrincipals/{sp.id}/owners{OWNER_QUERY}",
+            f"servicePrincipals/{sp.id}/appRoleAssignments{GRANT_QUERY}",
+        )
+    ]
+    results = iter(await client.batch_get_all(paths))
+    graph_id, names = roles or ("", {})
+    filled = []
+    for sp in sps:
+        owners, grants = next(results), next(results)
+        changes: dict[str, Any] = {}
+        for result in (owners, grants):
+            if isinstance(result, GraphError):
+                problems.add(result)
+        if not isinstance(owners, GraphError):
+            changes["owners"] = references(owners)
+        if not isinstance(grants, GraphError) and graph_id:
+            changes["app_permissions"] = permission_names(grants, graph_id, names)
+        filled.append(dataclasses.replace(sp, **changes))
+    return filled
+
+
+def permission_names(
+    grants: Iterable[dict[str, Any]], graph_sp_id: str, names: dict[str, str]
+) -> tuple[str, ...]:
+    """Microsoft Graph application permissions granted, by name, in grant order."""
+    granted = (
+        names.get(str(grant.get("appRoleId")), str(grant.get("appRoleId")))
+        for grant in grants
+        if str(grant.get("resourceId", "")).lower() == graph_sp_id.lower()
+    )
+    return tuple(unique(granted))
+
+
+async def _with_applications(
+    client: GraphClient, sps: list[ServicePrincipal], problems: Problems
+) -> list[ServicePrincipal]:
+    """The application object, where it is registered in this tenant (else 404: none)."""
+    paths = [_by_app_id("applications", sp.app_id, APP_FIELDS) for sp in sps]
+    answers = await client.batch_get(paths)
+    apps: dict[str, Application] = {}
+    for answer in answers:
+        if answer.status == 404:
+            continue
+        if answer.status >= 300:
+            problems.add(answer.error())
+            continue
+        apps.update({a.app_id: a for a in decode_all(Application, [answer.body], problems)})
+    filled_apps = await _with_app_relations(client, list(apps.values()), problems)
+    by_app_id = {app.app_id: app for app in filled_apps}
+    return [dataclasses.replace(sp, application=by_app_id.get(sp.app_id)) for sp in sps]
+
+
+async def _with_app_relations(
+    client: GraphClient, apps: list[Application], problems: Problems
+) -> list[Application]:
+    paths = [
+        path
+        for app in apps
+        for path in (
+            f"applications/{app.id}/owners{OWNER_QUERY}",
+            f"applications/{app.id}/federatedIdentityCredentials{FEDERATED_QUERY}",
+        )
+    ]
+    results = iter(await client.batch_get_all(paths))
+    filled = []
+    for app in apps:
+        owners, federated = next(results), next(results)
+        changes: dict[str, Any] = {}
+        if isinstance(owners, GraphError):
+            problems.add(owners)
+        else:
+            changes["owners"] = references(owners)
+        if isinstance(federated, GraphError):
+            problems.add(federated)
+        else:
+            credentials = decode_all(FederatedIdentityCredential, federated, problems)
+            changes["federated_identity_credentials"] = tuple(credentials)
+        filled.append(dataclasses.replace(app, **changes))
+    return filled

@@ -1,0 +1,321 @@
+"""Orchestrates the sources into one Snapshot, concurrently where the data allows.
+
+At once: the sign-in report (the slowest chain, 5 requests per 10 s) in the background, and
+policies, approval requests, RBAC, Conditional Access, the audit log (in parallel time
+slices) and tenant facts. Then, needing those: the groups named by policies and role
+assignments, then their users; the service principals of excluded apps and of app-only
+audit writers, then their sign-in activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from maa_guard import __version__
+from maa_guard.collect.apps import app_only_writers, collect_service_principals
+from maa_guard.collect.common import Outcome, T, unique
+from maa_guard.collect.directory import collect_groups, collect_users, user_ids_of
+from maa_guard.collect.graph import GraphClient
+from maa_guard.collect.intune import (
+    PolicyOutcome,
+    collect_audit_events,
+    collect_policies,
+    collect_rbac,
+    collect_requests,
+)
+from maa_guard.collect.tenant import (
+    SignInEvidence,
+    collect_conditional_access,
+    collect_sign_in_evidence,
+    collect_tenant,
+    sign_in_activity,
+)
+from maa_guard.config import Settings
+from maa_guard.exclusions import exclusions_from_audit_events
+from maa_guard.model import SourceState
+from maa_guard.snapshot import (
+    SCHEMA_VERSION,
+    AccessPolicy,
+    ApprovalRequest,
+    AuditEvent,
+    ConditionalAccessPolicy,
+    Group,
+    RoleAssignment,
+    RoleDefinition,
+    ServicePrincipal,
+    SignInActivity,
+    Snapshot,
+    SourceStatus,
+    TenantInfo,
+    User,
+    Window,
+)
+
+DEFAULT_WINDOW_DAYS = 30
+
+
+def collection_window(now: datetime, window_days: int) -> Window:
+    return Window(now - timedelta(days=window_days), now)
+
+
+Progress = Callable[[str, SourceStatus, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    policies: Outcome[AccessPolicy]
+    requests: Outcome[ApprovalRequest]
+    definitions: Outcome[RoleDefinition]
+    assignments: Outcome[RoleAssignment]
+    conditional_access: Outcome[ConditionalAccessPolicy]
+    audit: Outcome[AuditEvent]
+    groups: Outcome[Group]
+    users: Outcome[User]
+    sps: Outcome[ServicePrincipal]
+    sign_ins: Outcome[SignInActivity]
+
+
+async def collect(
+    client: GraphClient,
+    settings: Settings,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    *,
+    now: datetime | None = None,
+    tenant_id: str = "",
+    progress: Progress | None = None,
+) -> Snapshot:
+    """Everything a scan needs, read-only; each source's completeness recorded.
+
+    ``progress(source, status, item_count)`` is called as each source finishes.
+    """
+    moment = now or datetime.now(timezone.utc)
+    window = collection_window(moment, window_days)
+    tell = progress or _silent
+    # The sign-in report is the slowest chain (5 requests per 10 s): start it first.
+    evidence = asyncio.create_task(collect_sign_in_evidence(client, window))
+    try:
+        first = await _first_phase(client, settings, window, tenant_id, tell)
+        parts = await _second_phase(client, first, evidence, tell)
+    finally:
+        evidence.cancel()
+    sources = _sources(parts, settings.exclusions_property, first.policies.property_seen)
+    merged = _with_exclusions(parts.policies.items, parts.audit.items, parts.sps.items)
+    tell("exclusions", sources["exclusions"], sum(len(p.exclusions) for p in merged))
+    return Snapshot(
+        schema_version=SCHEMA_VERSION,
+        tool_version=__version__,
+        collected_at=moment,
+        tenant=first.tenant,
+        window=window,
+        sources=sources,
+        policies=merged,
+        approval_requests=parts.requests.items,
+        groups=parts.groups.items,
+        users=parts.users.items,
+        service_principals=parts.sps.items,
+        conditional_access_policies=parts.conditional_access.items,
+        role_definitions=parts.definitions.items,
+        role_assignments=parts.assignments.items,
+        audit_events=parts.audit.items,
+        sign_in_activity=parts.sign_ins.items,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _FirstPhase:
+    policies: PolicyOutcome
+    requests: Outcome[ApprovalRequest]
+    definitions: Outcome[RoleDefinition]
+    assignments: Outcome[RoleAssignment]
+    conditional_access: Outcome[ConditionalAccessPolicy]
+    audit: Outcome[AuditEvent]
+    tenant: TenantInfo
+
+
+async def _first_phase(
+    client: GraphClient, settings: Settings, window: Window, tenant_id: str, tell: Progress
+) -> _FirstPhase:
+    """The sources that need nothing but the tenant."""
+    found, requests, rbac, ca, audit, tenant = await asyncio.gather(
+        collect_policies(client, settings.exclusions_property),
+        _told(tell, "approval_requests", collect_requests(client)),
+        collect_rbac(client),
+        _told(tell, "conditional_access", collect_conditional_access(client)),
+        _told(tell, "audit_events", collect_audit_events(client, window)),
+        collect_tenant(client, tenant_id),
+    )
+    definitions, assignments = rbac
+    tell("access_policies", found.policies.status, len(found.policies.items))
+    tell("rbac", assignments.status, len(definitions.items) + len(assignments.items))
+    return _FirstPhase(found, requests, definitions, assignments, ca, audit, tenant)
+
+
+async def _second_phase(
+    client: GraphClient,
+    first: _FirstPhase,
+    evidence: Awaitable[SignInEvidence],
+    tell: Progress,
+) -> _Parts:
+    """Groups named by policies and role assignments, then their users; service principals
+    of excluded apps and app-only audit writers, then their sign-ins."""
+    policies, audit = first.policies.policies, first.audit
+    group_ids = [g for p in policies.items for g in p.approver_group_ids]
+    group_ids += [m for a in first.assignments.items for m in a.members]
+    app_ids = _excluded_app_ids(policies.items, audit.items) + app_only_writers(audit.items)
+    (groups, users), (sps, sign_ins) = await asyncio.gather(
+        _groups_and_users(client, group_ids, tell),
+        _apps_and_sign_ins(client, app_ids, evidence, tell),
+    )
+    return _Parts(
+        policies,
+        first.requests,
+        first.definitions,
+        first.assignments,
+        first.conditional_access,
+        audit,
+        groups,
+        users,
+        sps,
+        sign_ins,
+    )
+
+
+def _sources(parts: _Parts, property_name: str, property_seen: bool) -> dict[str, SourceStatus]:
+    """Each source's status; one built from an incomplete input is at best partial."""
+    policies, audit = parts.policies.status, parts.audit.status
+    exclusions = _exclusions_status(policies, audit, parts.sps.status)
+    if exclusions.state is SourceState.COMPLETE and parts.policies.items and not property_seen:
+        exclusions = SourceStatus(
+            SourceState.PARTIAL,
+            reason=f"no access policy carries the property {property_name!r}; exclusions "
+            "older than the audit window cannot be seen (set graph.exclusions_property)",
+        )
+    return {
+        "access_policies": policies,
+        "exclusions": exclusions,
+        "approval_requests": parts.requests.status,
+        "groups": _after(parts.groups.status, policies, parts.assignments.status),
+        "users": _after(parts.users.status, parts.groups.status),
+        "service_principals": _after(parts.sps.status, policies, audit),
+        "conditional_access": parts.conditional_access.status,
+        "rbac": parts.assignments.status,
+        "audit_events": audit,
+        "sign_in_activity": _after(parts.sign_ins.status, parts.sps.status),
+    }
+
+
+def _silent(source: str, status: SourceStatus, count: int) -> None:
+    return None
+
+
+async def _told(tell: Progress, name: str, work: Awaitable[Outcome[T]]) -> Outcome[T]:
+    outcome = await work
+    tell(name, outcome.status, len(outcome.items))
+    return outcome
+
+
+def collect_sync(
+    client_factory: Callable[[], GraphClient],
+    settings: Settings,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    *,
+    now: datetime | None = None,
+    tenant_id: str = "",
+    progress: Progress | None = None,
+) -> Snapshot:
+    """For callers without an event loop: ``client_factory()`` builds the GraphClient inside
+    the loop (an httpx client belongs to the loop that uses it) and is closed afterwards."""
+
+    async def run() -> Snapshot:
+        async with client_factory() as client:
+            return await collect(
+                client, settings, window_days, now=now, tenant_id=tenant_id, progress=progress
+            )
+
+    return asyncio.run(run())
+
+
+async def _groups_and_users(
+    client: GraphClient, group_ids: list[str], tell: Progress
+) -> tuple[Outcome[Group], Outcome[User]]:
+    groups = await _told(tell, "groups", collect_groups(client, group_ids))
+    users = await _told(tell, "users", collect_users(client, user_ids_of(groups.items)))
+    return groups, users
+
+
+async def _apps_and_sign_ins(
+    client: GraphClient,
+    app_ids: list[str],
+    evidence: Awaitable[SignInEvidence],
+    tell: Progress,
+) -> tuple[Outcome[ServicePrincipal], Outcome[SignInActivity]]:
+    sps = await _told(tell, "service_principals", collect_service_principals(client, app_ids))
+    sign_ins = sign_in_activity(await evidence, [sp.app_id for sp in sps.items])
+    tell("sign_in_activity", sign_ins.status, len(sign_ins.items))
+    return sps, sign_ins
+
+
+def _excluded_app_ids(
+    policies: tuple[AccessPolicy, ...], events: tuple[AuditEvent, ...]
+) -> list[str]:
+    from_property = [e.app_id for p in policies for e in p.exclusions]
+    from_audit = exclusions_from_audit_events(events, [p.id for p in policies])
+    return unique(from_property + [e.app_id for items in from_audit.values() for e in items])
+
+
+def _with_exclusions(
+    policies: tuple[AccessPolicy, ...],
+    events: tuple[AuditEvent, ...],
+    sps: tuple[ServicePrincipal, ...],
+) -> tuple[AccessPolicy, ...]:
+    """Policy-property exclusions, then audit-log ones, each tied to its service principal."""
+    from_audit = exclusions_from_audit_events(events, [p.id for p in policies])
+    by_app = {sp.app_id.lower(): sp for sp in sps}
+    result = []
+    for policy in policies:
+        exclusions = []
+        for exclusion in (*policy.exclusions, *from_audit.get(policy.id, ())):
+            sp = by_app.get(exclusion.app_id.lower())
+            if sp is not None:
+                exclusion = dataclasses.replace(
+                    exclusion,
+                    service_principal_id=sp.id,
+                    display_name=exclusion.display_name or sp.display_name,
+                )
+            exclusions.append(exclusion)
+        result.append(dataclasses.replace(policy, exclusions=tuple(exclusions)))
+    return tuple(result)
+
+
+def _exclusions_status(
+    policies: SourceStatus, audit: SourceStatus, sps: SourceStatus
+) -> SourceStatus:
+    if policies.state is not SourceState.COMPLETE:
+        return policies
+    if audit.state is not SourceState.COMPLETE:
+        return dataclasses.replace(
+            audit, state=SourceState.PARTIAL, reason=f"audit-log exclusions: {audit.reason}"
+        )
+    if sps.state is SourceState.COMPLETE:
+        return SourceStatus(SourceState.COMPLETE)
+    return dataclasses.replace(
+        sps, state=SourceState.PARTIAL, reason=f"excluded apps' service principals: {sps.reason}"
+    )
+
+
+def _after(own: SourceStatus, *inputs: SourceStatus) -> SourceStatus:
+    """A source whose input list was incomplete is itself at best partial."""
+    if own.state is not SourceState.COMPLETE:
+        return own
+    broken = next((s for s in inputs if s.state is not SourceState.COMPLETE), None)
+    if broken is None:
+        return own
+    return SourceStatus(
+        SourceState.PARTIAL,
+        reason=f"its input was incomplete: {broken.reason}",
+        missing_permission=broken.missing_permission,
+    )

@@ -1,0 +1,90 @@
+"""What every source function returns, and the small helpers they share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from maa_guard.codec import DecodeError, decode
+from maa_guard.collect.errors import GraphError
+from maa_guard.model import SourceState
+from maa_guard.snapshot import DirectoryObjectRef, SourceStatus
+
+T = TypeVar("T")
+JsonObject = dict[str, Any]
+
+COMPLETE = SourceStatus(SourceState.COMPLETE)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[T]):
+    """A source's items and how complete they are."""
+
+    items: tuple[T, ...]
+    status: SourceStatus = COMPLETE
+
+
+@dataclass(slots=True)
+class Problems:
+    """Failures met while collecting one source; turns into its SourceStatus."""
+
+    errors: list[GraphError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, error: GraphError) -> None:
+        self.errors.append(error)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def status(self, anything_read: bool = True) -> SourceStatus:
+        """Complete when nothing went wrong; failed when nothing could be read at all."""
+        if not self.errors and not self.notes:
+            return COMPLETE
+        reasons = [e.message for e in self.errors] + self.notes
+        reason = reasons[0] + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else "")
+        permission = next((e.permission for e in self.errors if e.permission), None)
+        state = SourceState.PARTIAL if anything_read else SourceState.FAILED
+        return SourceStatus(state, reason=reason, missing_permission=permission)
+
+
+def failed(error: GraphError) -> SourceStatus:
+    return SourceStatus(
+        SourceState.FAILED, reason=error.message, missing_permission=error.permission
+    )
+
+
+def decode_all(cls: type[T], raws: Iterable[Mapping[str, Any]], problems: Problems) -> list[T]:
+    """Items that fit ``cls``; each one that does not is a noted problem, not a crash."""
+    result: list[T] = []
+    for raw in raws:
+        try:
+            result.append(decode(cls, raw))
+        except DecodeError as error:
+            problems.note(f"{cls.__name__} {raw.get('id', '?')}: {error}")
+    return result
+
+
+def reference(raw: Mapping[str, Any]) -> DirectoryObjectRef | None:
+    """A member or owner from a ``directoryObject`` with ``@odata.type``."""
+    item_id = raw.get("id")
+    if not isinstance(item_id, str) or not item_id:
+        return None
+    kind = str(raw.get("@odata.type", "")).rsplit(".", 1)[-1] or "unknown"
+    name = raw.get("displayName")
+    return DirectoryObjectRef(item_id, kind, name if isinstance(name, str) else "")
+
+
+def references(raws: Sequence[Mapping[str, Any]]) -> tuple[DirectoryObjectRef, ...]:
+    refs = (reference(raw) for raw in raws)
+    return tuple(ref for ref in refs if ref is not None)
+
+
+def select(*names: str) -> str:
+    return ",".join(names)
+
+
+def unique(values: Iterable[str]) -> list[str]:
+    """Non-empty values, each once, first-seen order."""
+    return list(dict.fromkeys(v for v in values if v))

@@ -1,0 +1,67 @@
+"""National clouds: the Graph host and the Entra authority host for ``--cloud``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from maa_guard.errors import UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class Cloud:
+    name: str
+    graph: str
+    authority: str
+
+
+CLOUDS: dict[str, Cloud] = {
+    "global": Cloud("global", "https://graph.microsoft.com", "login.microsoftonline.com"),
+    "usgov": Cloud("usgov", "https://graph.microsoft.us", "login.microsoftonline.us"),
+    "usgov-dod": Cloud("usgov-dod", "https://dod-graph.microsoft.us", "login.microsoftonline.us"),
+    "china": Cloud("china", "https://microsoftgraph.chinacloudapi.cn", "login.chinacloudapi.cn"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """``root`` has no trailing slash and no version: ``https://graph.microsoft.com``.
+
+    ``scope`` always names the cloud's real Graph resource, also when ``root`` points at an
+    emulator or a proxy, so the token requested is the one Graph would accept.
+    """
+
+    root: str
+    scope: str
+    authority: str
+    cloud: str
+
+    def url(self, version: str, path: str) -> str:
+        return f"{self.root}/{version}/{path.lstrip('/')}"
+
+
+def resolve_endpoint(cloud: str = "global", graph_endpoint: str | None = None) -> Endpoint:
+    if cloud not in CLOUDS:
+        raise UsageError(f"unknown cloud {cloud!r}", f"choose one of: {', '.join(CLOUDS)}")
+    chosen = CLOUDS[cloud]
+    root = chosen.graph if graph_endpoint is None else _checked_root(graph_endpoint)
+    return Endpoint(root, f"{chosen.graph}/.default", chosen.authority, chosen.name)
+
+
+def _checked_root(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(
+            f"--graph-endpoint {url!r} is not an http(s) URL",
+            "give the root, e.g. http://127.0.0.1:8080 (without /beta)",
+        )
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise UsageError(
+            f"--graph-endpoint {url!r} uses plain http to a remote host",
+            "plain http is allowed only on loopback; use https",
+        )
+    path = parts.path.rstrip("/")
+    for version in ("/beta", "/v1.0"):
+        if path.endswith(version):
+            path = path[: -len(version)]
+    return f"{parts.scheme}://{parts.netloc}{path}"

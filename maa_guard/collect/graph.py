@@ -1,0 +1,340 @@
+"""A read-only async Microsoft Graph client over msgraph-core's httpx transport, raw JSON.
+
+Only :meth:`GraphClient.get`, :meth:`GraphClient.get_all` and :meth:`GraphClient.batch_get`
+exist; the one POST it can send is ``$batch``, whose items it builds itself as GETs. The
+SDK's retry middleware is switched off (``max_retries=0``) and replaced here by a retry that
+knows the request budgets and the global time budget.
+
+Tokens are fetched from an azure-identity style credential (sync or async ``get_token``),
+cached until shortly before expiry, and never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+from kiota_http.middleware.options import RetryHandlerOption
+from msgraph_core import APIVersion, GraphClientFactory  # type: ignore[import-untyped]
+
+from maa_guard.collect.budget import Budgets, Clock
+from maa_guard.collect.endpoints import Endpoint
+from maa_guard.collect.errors import (
+    AuthenticationError,
+    GraphError,
+    TimeBudgetExceeded,
+)
+from maa_guard.collect.paging import JsonObject, PageGuard
+from maa_guard.collect.wire import (
+    BatchItem,
+    batch_answers,
+    expired_page_token,
+    graph_error,
+    parse_json,
+    query_of,
+    retry_after_seconds,
+)
+from maa_guard.errors import MaaGuardError
+
+log = logging.getLogger("maa_guard.collect")
+
+PREFER = "include-unknown-enum-members"
+BATCH_LIMIT = 20
+# 598: a body that is not JSON (truncated); 599: the connection failed. Both are ours.
+RETRYABLE = frozenset({429, 500, 502, 503, 504, 598, 599})
+_TOKEN_MARGIN = 300.0
+MAX_RESTARTS = 2
+# Requests in flight at once; the budgets set the rate, this bounds sockets and server load.
+MAX_CONNECTIONS = 16
+
+
+class TokenCredential(Protocol):
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 60.0
+
+
+def default_http_client(timeout: float = 100.0) -> httpx.AsyncClient:
+    """msgraph-core's middleware pipeline around an httpx client; its retry switched off."""
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=30.0),
+        limits=httpx.Limits(max_connections=MAX_CONNECTIONS),
+    )
+    options: dict[str, Any] = {RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0)}
+    wrapped: httpx.AsyncClient = GraphClientFactory.create_with_default_middleware(
+        api_version=APIVersion.beta, client=client, options=options
+    )
+    return wrapped
+
+
+class GraphClient:
+    """Use as ``async with GraphClient(credential, endpoint) as client:``."""
+
+    def __init__(
+        self,
+        credential: TokenCredential,
+        endpoint: Endpoint,
+        *,
+        budgets: Budgets | None = None,
+        timeout: float = 3600.0,
+        http: httpx.AsyncClient | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        clock: Clock = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.endpoint = endpoint
+        self._credential = credential
+        self._budgets = budgets or Budgets(clock=clock)
+        self._http = http or default_http_client()
+        self._retry = retry
+        self._clock = clock
+        self._deadline = clock() + timeout
+        self._jitter = jitter
+        self._token: tuple[str, float] | None = None
+        self._token_lock = asyncio.Lock()
+        self.request_count = 0
+        self.throttled_count = 0
+
+    async def __aenter__(self) -> GraphClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ---- public read API ------------------------------------------------------------
+
+    async def get(
+        self, path: str, params: Mapping[str, str] | None = None, version: str = "beta"
+    ) -> JsonObject:
+        """One GET of a path relative to the version root; raises GraphError when final."""
+        query = dict(params or {})
+        url = self.endpoint.url(version, path)
+        return await self._send_get(url, path, query)
+
+    async def get_all(
+        self, path: str, params: Mapping[str, str] | None = None, version: str = "beta"
+    ) -> list[JsonObject]:
+        """Every item of a collection, following ``@odata.nextLink`` verbatim.
+
+        An expired skip token restarts the chain from its first page (at most twice); items
+        already read are kept and not repeated.
+        """
+        seen: set[str] = set()
+        items: list[JsonObject] = []
+        for restart in range(MAX_RESTARTS + 1):
+            first = await self.get(path, params, version)
+            try:
+                await self.follow(path, first, seen, items)
+                return items
+            except GraphError as error:
+                if not expired_page_token(error) or restart == MAX_RESTARTS:
+                    raise
+                log.debug("GET %s: page token expired, restarting the chain", path)
+        raise AssertionError("unreachable")
+
+    async def follow(
+        self,
+        path: str,
+        page: JsonObject,
+        seen: set[str] | None = None,
+        sink: list[JsonObject] | None = None,
+    ) -> list[JsonObject]:
+        """The items of ``page`` and of every page after it.
+
+        ``seen`` carries item ids over a restart; ``sink`` receives items as they arrive, so
+        a caller keeps what was read before a failure.
+        """
+        guard = PageGuard(path, ids=seen if seen is not None else set())
+        collected = sink if sink is not None else []
+        fresh, link = guard.accept(page)
+        collected.extend(fresh)
+        while link is not None:
+            page = await self._send_get(link, path, query_of(link), verbatim=True)
+            fresh, link = guard.accept(page)
+            collected.extend(fresh)
+        return [] if sink is not None else collected
+
+    async def batch_get(self, paths: Sequence[str], version: str = "beta") -> list[BatchItem]:
+        """GET many paths through ``$batch`` (20 per batch); results in the order given.
+
+        Inner 429 and 5xx answers are retried (only those items, after the largest inner
+        ``Retry-After``); other statuses are returned for the caller to judge with
+        :meth:`BatchItem.error`. Each inner request is charged to its own budget.
+        """
+        chunks = [paths[i : i + BATCH_LIMIT] for i in range(0, len(paths), BATCH_LIMIT)]
+        results = await asyncio.gather(*(self._batch_chunk(c, version) for c in chunks))
+        return [item for chunk in results for item in chunk]
+
+    async def batch_get_all(
+        self, paths: Sequence[str], version: str = "beta"
+    ) -> list[list[JsonObject] | GraphError]:
+        """Per path, every item of that collection (nextLinks followed), or its error."""
+        items = await self.batch_get(paths, version)
+        return list(await asyncio.gather(*(self._rest_of(item) for item in items)))
+
+    async def _rest_of(self, item: BatchItem) -> list[JsonObject] | GraphError:
+        if item.status >= 300:
+            return item.error()
+        try:
+            return await self.follow(item.path, item.body)
+        except GraphError as error:
+            return error
+
+    # ---- transport ------------------------------------------------------------------
+
+    async def _batch_chunk(self, paths: Sequence[str], version: str) -> list[BatchItem]:
+        done: dict[int, BatchItem] = {}
+        pending = list(range(len(paths)))
+        for attempt in range(1, self._retry.max_attempts + 1):
+            answers = await self._post_batch({i: paths[i] for i in pending}, version)
+            retry = [i for i in pending if answers[i].status in RETRYABLE]
+            done.update({i: answers[i] for i in pending if i not in retry})
+            if not retry or attempt == self._retry.max_attempts:
+                done.update({i: answers[i] for i in retry})
+                break
+            self.throttled_count += sum(answers[i].status == 429 for i in retry)
+            waits = [answers[i].retry_after for i in retry]
+            await self._pause(
+                "$batch", max((w for w in waits if w is not None), default=None), attempt
+            )
+            pending = retry
+        return [done[i] for i in range(len(paths))]
+
+    async def _post_batch(self, items: Mapping[int, str], version: str) -> dict[int, BatchItem]:
+        requests = []
+        for index, path in items.items():
+            await self._budgets.acquire(path, query_of(path))
+            requests.append(
+                {
+                    "id": str(index),
+                    "method": "GET",
+                    "url": "/" + path.lstrip("/"),
+                    "headers": {"Prefer": PREFER},
+                }
+            )
+        url = self.endpoint.url(version, "$batch")
+        body = await self._send(url, "$batch", {"requests": requests}, budget=False)
+        return batch_answers(body, items)
+
+    async def _send_get(
+        self, url: str, path: str, query: dict[str, str], verbatim: bool = False
+    ) -> JsonObject:
+        return await self._send(url, path, None, query=query, verbatim=verbatim)
+
+    async def _send(
+        self,
+        url: str,
+        path: str,
+        batch: JsonObject | None,
+        *,
+        query: Mapping[str, str] | None = None,
+        verbatim: bool = False,
+        budget: bool = True,
+    ) -> JsonObject:
+        """The only place a request leaves: GET, or POST of a $batch body built above."""
+        for attempt in range(1, self._retry.max_attempts + 1):
+            if budget:
+                await self._budgets.acquire(path, dict(query or {}))
+            self._check_deadline(path)
+            outcome = await self._attempt(url, path, batch, query, verbatim)
+            if isinstance(outcome, dict):
+                return outcome
+            status, body, retry_after = outcome
+            if status not in RETRYABLE or attempt == self._retry.max_attempts:
+                raise graph_error(path, status, body)
+            self.throttled_count += status == 429
+            await self._pause(path, retry_after, attempt)
+        raise AssertionError("unreachable")
+
+    async def _attempt(
+        self,
+        url: str,
+        path: str,
+        batch: JsonObject | None,
+        query: Mapping[str, str] | None,
+        verbatim: bool,
+    ) -> JsonObject | tuple[int, JsonObject, float | None]:
+        method = "GET" if batch is None else "POST"
+        headers = {
+            "Authorization": f"Bearer {await self._bearer()}",
+            "Prefer": PREFER,
+            "Accept": "application/json",
+        }
+        self.request_count += 1
+        try:
+            response = await self._http.request(
+                method,
+                url,
+                params=None if verbatim else dict(query or {}),
+                headers=headers,
+                json=batch,
+                extensions={"kiota_request_options": {}},
+            )
+            content = await response.aread()
+        except httpx.TransportError as error:
+            log.debug("%s %s: transport error %s", method, path, type(error).__name__)
+            return 599, {"error": {"code": type(error).__name__}}, None
+        log.debug("%s %s -> %s", method, path, response.status_code)
+        parsed = parse_json(content)
+        if response.status_code < 300 and parsed is not None:
+            return parsed
+        status = response.status_code if parsed is not None else 598
+        return status, parsed or {}, retry_after_seconds(response.headers.get("Retry-After"))
+
+    async def _pause(self, path: str, retry_after: float | None, attempt: int) -> None:
+        delay = retry_after
+        if delay is None:
+            backoff = self._retry.base_delay * 2 ** (attempt - 1) * (0.5 + self._jitter())
+            delay = min(backoff, self._retry.max_delay)
+        if self._clock() + delay > self._deadline:
+            raise TimeBudgetExceeded(
+                f"GET {path}: the time budget ran out while waiting to retry",
+                path=path,
+                hint="raise --timeout, or collect fewer days of audit events",
+            )
+        await asyncio.sleep(delay)
+
+    def _check_deadline(self, path: str) -> None:
+        if self._clock() > self._deadline:
+            raise TimeBudgetExceeded(
+                f"GET {path}: the time budget ran out",
+                path=path,
+                hint="raise --timeout, or collect fewer days of audit events",
+            )
+
+    async def _bearer(self) -> str:
+        async with self._token_lock:
+            now = time.time()
+            if self._token is None or self._token[1] - _TOKEN_MARGIN < now:
+                self._token = await _fetch_token(self._credential, self.endpoint.scope)
+            return self._token[0]
+
+
+async def _fetch_token(credential: TokenCredential, scope: str) -> tuple[str, float]:
+    try:
+        result = credential.get_token(scope)
+        if inspect.isawaitable(result):
+            result = await result
+    except MaaGuardError:
+        raise
+    except Exception as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise AuthenticationError(
+            f"could not get a Graph token: {first}", "check the credential given by --auth"
+        ) from None
+    return str(result.token), float(result.expires_on)

@@ -1,0 +1,167 @@
+"""OData query options as Graph applies them: ``$filter`` forms, ``$select``, ``$top``, enums."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from maa_guard.codec import parse_datetime
+from maa_guard.emulator.wire import Json, Reply, error
+
+Predicate = Callable[[Json], bool]
+
+MAX_TOP = {"directory": 999, "reports": 1000, "intune": 1000, "conditionalAccess": 1000}
+DEFAULT_TOP = {"directory": 100, "reports": 1000, "intune": 100, "conditionalAccess": 100}
+
+# Filterable properties per collection: the forms the collector sends.
+FILTERABLE: dict[str, frozenset[str]] = {
+    "servicePrincipals": frozenset({"appId"}),
+    "applications": frozenset({"appId"}),
+    "reports/servicePrincipalSignInActivities": frozenset({"appId"}),
+    "auditLogs/signIns": frozenset({"appId", "createdDateTime", "signInEventTypes"}),
+    "deviceManagement/auditEvents": frozenset({"activityDateTime"}),
+}
+_CLAUSE = re.compile(
+    r"^(?P<prop>\w+) (?P<op>eq|ge|le|gt|lt) (?P<value>'[^']*'|[0-9][0-9T:.+\-Z]*)$"
+)
+_ANY = re.compile(r"^(?P<prop>\w+)/any\((?P<var>\w+):\s*(?P=var) eq '(?P<value>[^']*)'\)$")
+_AND = re.compile(r"\s+and\s+", re.IGNORECASE)
+
+
+def page_size(query: Mapping[str, str], endpoint_class: str) -> int | Reply:
+    raw = query.get("$top")
+    if raw is None:
+        return DEFAULT_TOP[endpoint_class]
+    maximum = MAX_TOP[endpoint_class]
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        return error(
+            400,
+            "Request_BadRequest" if endpoint_class == "directory" else "BadRequest",
+            f"Invalid page size specified: '{raw}'. Must be between 1 and {maximum} inclusive.",
+        )
+    return int(raw)
+
+
+def parse_filter(text: str, collection: str) -> Predicate | Reply:
+    """A predicate for the supported forms; 400 as Graph answers for anything else."""
+    allowed = FILTERABLE.get(collection, frozenset())
+    predicates: list[Predicate] = []
+    for clause in _AND.split(text.strip()):
+        predicate = _clause(clause.strip(), allowed)
+        if predicate is None:
+            return _unsupported(clause, collection)
+        predicates.append(predicate)
+    return lambda item: all(p(item) for p in predicates)
+
+
+def _clause(clause: str, allowed: frozenset[str]) -> Predicate | None:
+    any_match = _ANY.match(clause)
+    if any_match and any_match["prop"] in allowed:
+        prop, wanted = any_match["prop"], any_match["value"].lower()
+        return lambda item: wanted in [str(v).lower() for v in item.get(prop) or []]
+    match = _CLAUSE.match(clause)
+    if match is None or match["prop"] not in allowed or match["prop"] == "signInEventTypes":
+        return None
+    prop, op, value = match["prop"], match["op"], match["value"]
+    if value.startswith("'"):
+        return _string_clause(prop, op, value[1:-1])
+    moment = _datetime(value)
+    return None if moment is None else _time_clause(prop, op, moment)
+
+
+def _string_clause(prop: str, op: str, value: str) -> Predicate | None:
+    if op != "eq":
+        return None
+    wanted = value.lower()
+    return lambda item: str(item.get(prop, "")).lower() == wanted
+
+
+def _time_clause(prop: str, op: str, moment: datetime) -> Predicate:
+    compare: dict[str, Callable[[datetime, datetime], bool]] = {
+        "eq": lambda a, b: a == b,
+        "ge": lambda a, b: a >= b,
+        "le": lambda a, b: a <= b,
+        "gt": lambda a, b: a > b,
+        "lt": lambda a, b: a < b,
+    }
+
+    def predicate(item: Json) -> bool:
+        value = _datetime(str(item.get(prop, "")))
+        return value is not None and compare[op](value, moment)
+
+    return predicate
+
+
+def _datetime(text: str) -> datetime | None:
+    try:
+        return parse_datetime(text)
+    except ValueError:
+        return None
+
+
+def _unsupported(clause: str, collection: str) -> Reply:
+    prop = re.split(r"[ /(]", clause.strip(), maxsplit=1)[0]
+    resource = collection.rsplit("/", 1)[-1]
+    return error(
+        400,
+        "Request_UnsupportedQuery" if "/" not in collection else "BadRequest",
+        f"Unsupported or invalid query filter clause specified for property '{prop}' "
+        f"of resource '{resource}'.",
+    )
+
+
+def parse_select(query: Mapping[str, str]) -> tuple[str, ...] | None:
+    raw = query.get("$select")
+    if raw is None:
+        return None
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
+
+
+def project(item: Json, select: tuple[str, ...] | None) -> Json:
+    """``$select`` keeps the named properties, plus ``id`` and ``@odata.type`` when present."""
+    if select is None:
+        return dict(item)
+    keep = {"id", "@odata.type", *select}
+    return {key: value for key, value in item.items() if key in keep}
+
+
+# Published beta metadata (reference 1.3): members before the sentinel; any other is evolvable.
+_KNOWN_POLICY_TYPES = frozenset(
+    {"unknown", "deviceWipe", "deviceRetire", "deviceDelete", "app", "script", "role"}
+)
+_ENUM_COLLECTIONS = (
+    "deviceManagement/operationApprovalPolicies",
+    "deviceManagement/operationApprovalRequests",
+)
+
+
+def include_unknown_enums(prefer: str | None) -> bool:
+    return "include-unknown-enum-members" in (prefer or "").lower()
+
+
+def mask_enums(collection: str, items: Iterable[Json]) -> list[Json]:
+    """Members after ``unknownFutureValue`` read as ``unknownFutureValue`` without ``Prefer``."""
+    if collection not in _ENUM_COLLECTIONS:
+        return list(items)
+    return [_mask_item(item) for item in items]
+
+
+def _mask_item(item: Json) -> Json:
+    result = dict(item)
+    if "policyType" in result:
+        result["policyType"] = _mask(result["policyType"])
+    if isinstance(result.get("policySet"), dict):
+        result["policySet"] = {**result["policySet"]}
+        result["policySet"]["policyType"] = _mask(result["policySet"].get("policyType"))
+    if isinstance(result.get("requiredOperationApprovalPolicyTypes"), list):
+        types = result["requiredOperationApprovalPolicyTypes"]
+        result["requiredOperationApprovalPolicyTypes"] = [_mask(value) for value in types]
+    return result
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, str) and value not in _KNOWN_POLICY_TYPES:
+        return "unknownFutureValue"
+    return value

@@ -1,0 +1,142 @@
+"""The tenant fixture held in memory: collections, relationships, singletons and tokens.
+
+See ``docs/emulator-fixture.md`` for the contract.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from maa_guard.emulator.wire import Json
+from maa_guard.errors import InputError
+
+
+class FixtureError(InputError):
+    """The fixture does not follow the contract (exit code 2 through ``main()``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "see docs/emulator-fixture.md for the tenant fixture contract")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a bearer token stands for: an application (app-only) or a user (delegated)."""
+
+    kind: str
+    id: str
+    permissions: frozenset[str]
+    app_id: str = ""
+
+    @property
+    def app_only(self) -> bool:
+        return self.kind == "application"
+
+
+class Tenant:
+    """Mutable under ``lock``: MAA writes change collections while readers page through them."""
+
+    def __init__(self, fixture: Mapping[str, Any]) -> None:
+        self.lock = threading.RLock()
+        self.id = str(fixture.get("tenant", {}).get("id", ""))
+        self.collections: dict[str, list[Json]] = _collections(fixture.get("collections", {}))
+        self.relationships: dict[str, dict[str, list[Json]]] = _relationships(
+            fixture.get("relationships", {})
+        )
+        self.singletons: dict[str, Json] = copy.deepcopy(dict(fixture.get("singletons", {})))
+        self.tokens: dict[str, Principal] = _tokens(fixture.get("tokens", {}))
+        self.maa: Json = copy.deepcopy(dict(fixture.get("maa", {})))
+        self.emitted_audit: list[Json] = []
+        self.generation = 0
+        self._names = {name.lower(): name for name in self.collections}
+        self._rels = {name.lower(): name for name in self.relationships}
+        self._indexes: dict[tuple[str, str], tuple[tuple[int, int, int], dict[str, Json]]] = {}
+
+    def touch(self) -> None:
+        """Marks a change, so cached filtered lists are recomputed (callers hold ``lock``)."""
+        self.generation += 1
+
+    def collection_name(self, path: str) -> str | None:
+        if len(self._names) != len(self.collections):
+            self._names = {name.lower(): name for name in self.collections}
+        return self._names.get(path.lower())
+
+    def relationship_name(self, template: str) -> str | None:
+        return self._rels.get(template.lower())
+
+    def find(self, collection: str, item_id: str) -> Json | None:
+        return self.find_by(collection, "id", item_id)
+
+    def find_by(self, collection: str, key: str, value: str) -> Json | None:
+        """Case-insensitive lookup through an index rebuilt when the collection changes."""
+        items = self.collections.get(collection, [])
+        stamp = (self.generation, len(items), id(items))
+        cached = self._indexes.get((collection, key))
+        if cached is None or cached[0] != stamp:
+            index: dict[str, Json] = {}
+            for item in reversed(items):
+                index[str(item.get(key, "")).lower()] = item
+            cached = self._indexes[(collection, key)] = (stamp, index)
+        return cached[1].get(value.lower())
+
+
+def load_fixture(fixture: Mapping[str, Any] | Path | str) -> Mapping[str, Any]:
+    """A fixture dict, or a JSON file holding a fixture or a snapshot (converted)."""
+    if isinstance(fixture, Mapping):
+        return _from_snapshot(fixture) if "schema_version" in fixture else fixture
+    try:
+        loaded = json.loads(Path(fixture).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as problem:
+        raise FixtureError(f"cannot read tenant fixture {fixture}: {problem}") from None
+    if not isinstance(loaded, dict):
+        raise FixtureError(f"tenant fixture {fixture}: expected a JSON object")
+    return _from_snapshot(loaded, str(fixture)) if "schema_version" in loaded else loaded
+
+
+def _from_snapshot(raw: Mapping[str, Any], origin: str = "snapshot") -> Mapping[str, Any]:
+    from maa_guard.emulator.fixture import fixture_from_snapshot
+    from maa_guard.snapshot_file import parse_snapshot
+
+    return fixture_from_snapshot(parse_snapshot(dict(raw), origin))
+
+
+def _collections(raw: Mapping[str, Any]) -> dict[str, list[Json]]:
+    result: dict[str, list[Json]] = {}
+    for name, items in raw.items():
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise FixtureError(f"collections.{name}: expected a list of objects")
+        result[name.strip("/")] = copy.deepcopy(items)
+    return result
+
+
+def _relationships(raw: Mapping[str, Any]) -> dict[str, dict[str, list[Json]]]:
+    result: dict[str, dict[str, list[Json]]] = {}
+    for template, by_parent in raw.items():
+        if template.count("{id}") != 1 or not isinstance(by_parent, dict):
+            raise FixtureError(f"relationships.{template}: expected 'parent/{{id}}/name': {{...}}")
+        result[template.strip("/")] = {
+            str(parent).lower(): copy.deepcopy(list(items)) for parent, items in by_parent.items()
+        }
+    return result
+
+
+def _tokens(raw: Mapping[str, Any]) -> dict[str, Principal]:
+    return {token: _principal(token, entry) for token, entry in raw.items()}
+
+
+def _principal(token: str, entry: Any) -> Principal:
+    if not isinstance(entry, dict) or entry.get("kind") not in ("application", "user"):
+        raise FixtureError(f"tokens[{token[:6]}...]: kind must be 'application' or 'user'")
+    if entry["kind"] == "application":
+        app_id = str(entry.get("appId", ""))
+        roles = frozenset(str(role) for role in entry.get("roles", []))
+        return Principal("application", app_id, roles, app_id=app_id)
+    scopes = frozenset(str(entry.get("scp", "")).split())
+    return Principal(
+        "user", str(entry.get("userId", "")), scopes, app_id=str(entry.get("appId", ""))
+    )
