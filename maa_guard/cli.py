@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import shutil
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from maa_guard import __version__
 from maa_guard.errors import EXIT_INCOMPLETE, MaaGuardError
 
-if TYPE_CHECKING:
-    from maa_guard.engine import ScanResult
-    from maa_guard.reporters import OutputFormat, RenderOptions
+# Literal copies, so that `maa-guard --help` need not import the Graph stack to list them.
+AUTH_METHODS = (
+    "env",
+    "certificate",
+    "managed-identity",
+    "workload-identity",
+    "azure-cli",
+    "device-code",
+    "token",
+)
+CLOUDS = ("global", "usgov", "usgov-dod", "china")
 
 Handler = Callable[[argparse.Namespace], int]
 FORMATS = ("table", "json", "sarif", "junit", "html", "markdown", "csv")
@@ -52,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scan(commands, common)
     _add_inventory(commands, common)
     _add_rules(commands, common)
+    _add_live_commands(commands, common)
     return parser
 
 
@@ -66,11 +71,36 @@ def _add_input(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_live(command: argparse.ArgumentParser) -> None:
+    """Options for collecting from Graph; naming --auth or --graph-endpoint collects live."""
+    live = command.add_argument_group("live collection (read-only)")
+    live.add_argument(
+        "--auth",
+        choices=AUTH_METHODS,
+        help="how to sign in (default: a chain of "
+        "env, workload-identity, managed-identity, azure-cli)",
+    )
+    live.add_argument("--cloud", choices=CLOUDS, default="global", help="national cloud")
+    live.add_argument(
+        "--graph-endpoint", metavar="URL", help="Graph root to use instead (an emulator or a proxy)"
+    )
+    live.add_argument(
+        "--timeout",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="time budget for the whole collection (3600)",
+    )
+    live.add_argument("--days", type=int, default=30, help="audit window in days (30)")
+    live.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
 def _add_scan(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     scan = commands.add_parser("scan", parents=[common], help="run the rules over a tenant")
     _add_input(scan)
+    _add_live(scan)
     scan.add_argument(
         "--format",
         choices=FORMATS,
@@ -104,7 +134,7 @@ def _add_scan(
         action="store_true",
         help="list suppressed findings in the terminal and Markdown",
     )
-    scan.set_defaults(handler=_run_scan)
+    scan.set_defaults(handler="run_scan")
 
 
 def _add_inventory(
@@ -115,7 +145,7 @@ def _add_inventory(
     )
     _add_input(inventory)
     inventory.add_argument("--format", choices=("table", "json"), help="tree or JSON")
-    inventory.set_defaults(handler=_run_inventory)
+    inventory.set_defaults(handler="run_inventory")
 
 
 def _add_rules(
@@ -126,118 +156,52 @@ def _add_rules(
     actions.required = True
     listing = actions.add_parser("list", parents=[common], help="list the rules")
     listing.add_argument("--format", choices=("table", "json"))
-    listing.set_defaults(handler=_run_rules_list)
+    listing.set_defaults(handler="run_rules_list")
     show = actions.add_parser("show", parents=[common], help="one rule in full")
     show.add_argument("rule_id", metavar="ID")
-    show.set_defaults(handler=_run_rules_show)
+    show.set_defaults(handler="run_rules_show")
     export = actions.add_parser("export", parents=[common], help="write Markdown rule pages")
     export.add_argument("--out", type=Path, required=True, metavar="DIR")
-    export.set_defaults(handler=_run_rules_export)
+    export.set_defaults(handler="run_rules_export")
 
 
-def _color(args: argparse.Namespace) -> bool:
-    return (
-        not getattr(args, "no_color", False)
-        and "NO_COLOR" not in os.environ
-        and sys.stdout.isatty()
+def _add_live_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    snapshot = commands.add_parser(
+        "snapshot", parents=[common], help="collect only: write a snapshot file"
     )
-
-
-def _width() -> int:
-    return shutil.get_terminal_size((120, 40)).columns if sys.stdout.isatty() else 120
-
-
-def _run_scan(args: argparse.Namespace) -> int:
-    from maa_guard.gate import exit_code
-    from maa_guard.reporters import OutputFormat, RenderOptions
-    from maa_guard.scan import ScanRequest, parse_outputs, run_scan, write_outputs
-
-    outputs = parse_outputs(args.output)
-    flags = {
-        "fail_on": args.fail_on,
-        "exit_zero": args.exit_zero,
-        "allow_incomplete": args.allow_incomplete,
-        "rules": args.rule,
-        "skip_rules": args.skip_rule,
-        "baseline": args.baseline,
-    }
-    request = ScanRequest(args.snapshot, args.demo, args.config, flags)
-    result = run_scan(request, os.environ, Path.cwd(), date.today())
-    options = RenderOptions(
-        color=_color(args), width=_width(), show_suppressed=args.show_suppressed
+    snapshot.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    snapshot.add_argument("--config", type=Path, metavar="FILE", help="config file")
+    snapshot.add_argument(
+        "--allow-incomplete", action="store_true", help="exit 0 even when a source is not complete"
     )
-    stdout_format = OutputFormat(args.format or ("table" if sys.stdout.isatty() else "json"))
-    write_outputs(result, [*outputs], options)
-    if args.write_baseline:
-        _write_baseline(result, args.write_baseline)
-    try:
-        _emit(result, stdout_format, options)
-    except BrokenPipeError:  # `maa-guard scan ... | head`: the verdict still decides the exit code
-        _silence_stdout()
-    if stdout_format is not OutputFormat.TABLE:  # the table shows its warnings itself
-        for warning in result.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-    return exit_code(result)
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
-def _write_baseline(result: ScanResult, path: Path) -> None:
-    from maa_guard.baseline import baseline_document
-    from maa_guard.files import write_atomically
-
-    write_atomically(path, baseline_document(result.findings, result.snapshot.tenant.id))
-
-
-def _emit(result: ScanResult, output_format: OutputFormat, options: RenderOptions) -> None:
-    from maa_guard.reporters import render_chunks
-
-    last = ""
-    for chunk in render_chunks(result, output_format, options):
-        sys.stdout.write(chunk)
-        last = chunk or last
-    if not last.endswith("\n"):
-        sys.stdout.write("\n")
-
-
-def _run_inventory(args: argparse.Namespace) -> int:
-    from maa_guard.inventory import render_inventory
-    from maa_guard.scan import ScanRequest, settings_for, snapshot_for
-
-    request = ScanRequest(args.snapshot, args.demo, args.config, {})
-    settings = settings_for(request, os.environ, Path.cwd())
-    snapshot = snapshot_for(request)
-    as_json = (args.format or ("table" if sys.stdout.isatty() else "json")) == "json"
-    sys.stdout.write(render_inventory(snapshot, settings, as_json, _color(args)))
-    return 0
-
-
-def _run_rules_list(args: argparse.Namespace) -> int:
-    from maa_guard.rules_docs import rules_table
-
-    as_json = (args.format or ("table" if sys.stdout.isatty() else "json")) == "json"
-    sys.stdout.write(rules_table(as_json, _color(args)))
-    return 0
-
-
-def _run_rules_show(args: argparse.Namespace) -> int:
-    from maa_guard.rules_docs import rule_page
-
-    sys.stdout.write(rule_page(args.rule_id.upper()))
-    return 0
-
-
-def _run_rules_export(args: argparse.Namespace) -> int:
-    from maa_guard.rules_docs import export_pages
-
-    written = export_pages(args.out)
-    print(f"wrote {len(written)} files to {args.out}")
-    return 0
+    _add_live(snapshot)
+    snapshot.set_defaults(handler="run_snapshot")
+    permissions = commands.add_parser(
+        "permissions", parents=[common], help="the Graph application permissions maa-guard needs"
+    )
+    permissions.add_argument(
+        "--check", action="store_true", help="compare with the roles of the token in use"
+    )
+    _add_live(permissions)
+    permissions.set_defaults(handler="run_permissions")
+    emulate = commands.add_parser(
+        "emulate", parents=[common], help="serve a tenant as a loopback Graph emulator"
+    )
+    emulate.add_argument(
+        "--tenant",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="an emulator fixture or a snapshot JSON file",
+    )
+    emulate.add_argument("--port", type=int, default=0)
+    emulate.add_argument("--latency-ms", type=int, default=0)
+    emulate.add_argument("--approval-mode", choices=("403", "412"), default="412")
+    emulate.add_argument("--fault", action="append", default=[], metavar="KIND=VALUE")
+    emulate.add_argument("--no-throttle", action="store_true")
+    emulate.set_defaults(handler="run_emulate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -249,7 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        handler: Handler = args.handler
+        from maa_guard import commands  # imported here: `--help` stays fast
+
+        handler: Handler = getattr(commands, args.handler)
         return handler(args)
     except MaaGuardError as error:
         print(f"error: {error.message}", file=sys.stderr)

@@ -18,6 +18,7 @@ from maa_guard.engine import ScanResult, evaluate
 from maa_guard.errors import UsageError
 from maa_guard.files import write_all_atomically
 from maa_guard.gcpause import paused_gc
+from maa_guard.live import LiveOptions, collect_live
 from maa_guard.reporters import OutputFormat, RenderOptions, render_chunks
 from maa_guard.snapshot import Snapshot
 from maa_guard.snapshot_file import load_snapshot
@@ -29,21 +30,28 @@ class ScanRequest:
     demo: bool
     config: Path | None
     flags: Mapping[str, Any]
+    live: LiveOptions | None = None
 
 
 def demo_path(name: str) -> Path:
     return Path(str(resources.files("maa_guard") / "data" / "demo" / name))
 
 
-def snapshot_for(request: ScanRequest) -> Snapshot:
-    if request.demo and request.snapshot is not None:
-        raise UsageError("--demo and --snapshot cannot be combined", "choose one input")
+def snapshot_for(request: ScanRequest, settings: Settings, environ: Mapping[str, str]) -> Snapshot:
+    inputs = [request.demo, request.snapshot is not None, request.live is not None]
+    if sum(inputs) > 1:
+        raise UsageError(
+            "--demo, --snapshot and live collection (--auth, --graph-endpoint) exclude each other",
+            "choose one input",
+        )
     if request.demo:
         return load_snapshot(demo_path("snapshot.json"))
+    if request.live is not None:
+        return collect_live(request.live, settings, environ)
     if request.snapshot is None:
         raise UsageError(
-            "no input: give --snapshot FILE or --demo",
-            "live collection comes with a later release; try 'maa-guard scan --demo'",
+            "no input: give --snapshot FILE, --demo, or --auth / --graph-endpoint to collect",
+            "try 'maa-guard scan --demo'",
         )
     return load_snapshot(request.snapshot)
 
@@ -66,7 +74,7 @@ def run_scan(
             "check --rule, --skip-rule and [scan] rules, "
             "skip_rules and [rules.ID] enabled in the configuration",
         )
-    snapshot = snapshot_for(request)
+    snapshot = snapshot_for(request, settings, environ)
     baseline = load_baseline(settings.baseline) if settings.baseline else frozenset()
     return evaluate(
         snapshot, load_catalogue(), all_checks(), settings, today, baseline, __version__

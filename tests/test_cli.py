@@ -133,10 +133,10 @@ def test_failures_win_over_incomplete(tmp_path: Path, capsys: pytest.CaptureFixt
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["scan"], "error: no input: give --snapshot FILE or --demo"),
+        (["scan"], "error: no input: give --snapshot FILE, --demo, or --auth"),
         (
             ["scan", "--demo", "--snapshot", "x.json"],
-            "error: --demo and --snapshot cannot be combined",
+            "error: --demo, --snapshot and live collection",
         ),
         (["scan", "--snapshot", "missing.json"], "error: snapshot file missing.json not found"),
         (

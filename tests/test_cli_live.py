@@ -1,0 +1,181 @@
+"""The live commands end to end: the real CLI, credential and Graph stack against the emulator."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from maa_guard.cli import main
+from maa_guard.collect import AUTH_METHODS, CLOUDS
+from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
+from maa_guard.scan import demo_path
+from maa_guard.snapshot_file import load_snapshot
+
+DEMO = load_snapshot(demo_path("snapshot.json"))
+
+
+def demo_now() -> datetime:
+    """Before every demo request expires, so the emulator expires none on first read."""
+    return min(r.request_date_time for r in DEMO.approval_requests)
+
+
+@pytest.fixture
+def emulator_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> object:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAA_GUARD_ACCESS_TOKEN", graphroles.READER_TOKEN)
+    with Emulator(fixture_from_snapshot(DEMO), now=demo_now) as emulator:
+        yield emulator
+
+
+def live(url: str, *extra: str) -> list[str]:
+    return ["--auth", "token", "--graph-endpoint", url, "--days", "365", "--quiet", *extra]
+
+
+def test_cli_choices_match_the_collector() -> None:
+    from maa_guard import cli
+
+    assert cli.AUTH_METHODS == AUTH_METHODS
+    assert tuple(CLOUDS) == cli.CLOUDS
+
+
+def test_snapshot_command_collects_the_demo_tenant(
+    emulator_url: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "tenant.json"
+    code = main(["snapshot", "-o", str(out), *live(emulator_url.url)])
+    err = capsys.readouterr().err
+    collected = load_snapshot(out)
+    assert (code, err) == (0, f"wrote {out}\n")
+    assert collected.tenant.id == DEMO.tenant.id
+    assert sorted(p.id for p in collected.policies) == sorted(p.id for p in DEMO.policies)
+    assert {p.id: sorted(e.app_id for e in p.exclusions) for p in collected.policies} == {
+        p.id: sorted(e.app_id for e in p.exclusions) for p in DEMO.policies
+    }
+    assert {name: s.state.value for name, s in collected.sources.items()} == dict.fromkeys(
+        DEMO.sources, "complete"
+    )
+    methods = {(r.method, r.path.split("?")[0]) for r in emulator_url.requests}
+    assert {m for m, _ in methods} <= {"GET", "POST"}
+    assert {p for m, p in methods if m == "POST"} == {"/beta/$batch"}
+
+
+def test_live_scan_reports_the_same_approver_findings_as_the_snapshot(
+    emulator_url: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "scan",
+            "--format",
+            "json",
+            "--config",
+            str(demo_path("maa-guard.toml")),
+            *live(emulator_url.url),
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    live_failures = {
+        (f["rule_id"], f["resource"]["id"])
+        for f in report["findings"]
+        if f["status"] == "fail" and f["rule_id"].startswith("MAA2")
+    }
+    assert code == 1
+    assert report["tenant"]["id"] == DEMO.tenant.id
+    code = main(["scan", "--demo", "--format", "json"])
+    offline = json.loads(capsys.readouterr().out)
+    assert live_failures == {
+        (f["rule_id"], f["resource"]["id"])
+        for f in offline["findings"]
+        if f["status"] == "fail" and f["rule_id"].startswith("MAA2")
+    }
+
+
+def test_a_denied_permission_makes_the_scan_incomplete(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAA_GUARD_ACCESS_TOKEN", graphroles.READER_TOKEN)
+    faults = {"deny": {"identity/conditionalAccess/policies": "Policy.Read.All"}}
+    with Emulator(fixture_from_snapshot(DEMO), now=demo_now, faults=faults) as emulator:
+        code = main(["scan", "--format", "json", "--rule", "MAA402", *live(emulator.url)])
+    (finding,) = json.loads(capsys.readouterr().out)["findings"]
+    assert code == 3
+    assert finding["status"] == "error"
+    assert "conditional_access is failed" in finding["message"]
+    assert "Policy.Read.All" in finding["message"]
+
+
+def test_permissions_lists_least_privilege(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["permissions"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert listing["permissions"] == [
+        "Application.Read.All",
+        "AuditLog.Read.All",
+        "DeviceManagementApps.Read.All",
+        "DeviceManagementRBAC.Read.All",
+        "GroupMember.Read.All",
+        "Policy.Read.All",
+        "User.Read.All",
+    ]
+    assert listing["by_source"]["conditional_access"] == ["Policy.Read.All"]
+
+
+def _jwt(roles: list[str]) -> str:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part({'roles': roles})}.sig"
+
+
+def test_permissions_check_names_what_the_token_lacks(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    granted = [
+        "DeviceManagementRBAC.Read.All",
+        "DeviceManagementApps.ReadWrite.All",
+        "GroupMember.Read.All",
+        "User.Read.All",
+        "Application.Read.All",
+        "Policy.Read.All",
+    ]
+    monkeypatch.setenv("MAA_GUARD_ACCESS_TOKEN", _jwt(granted))
+    code = main(["permissions", "--check", "--auth", "token"])
+    assert code == 3
+    assert json.loads(capsys.readouterr().out) == {
+        "missing_by_source": {"sign_in_activity": ["AuditLog.Read.All"]}
+    }
+    monkeypatch.setenv("MAA_GUARD_ACCESS_TOKEN", _jwt([*granted, "AuditLog.Read.All"]))
+    assert main(["permissions", "--check", "--auth", "token"]) == 0
+
+
+def test_emulate_serves_a_snapshot_until_stopped(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maa_guard", "emulate", "--tenant", str(demo_path("snapshot.json"))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        url = line.split("Graph emulator: ", 1)[1].split(" ", 1)[0]
+        answer = httpx.get(
+            f"{url}/deviceManagement/operationApprovalPolicies",
+            headers={"Authorization": f"Bearer {graphroles.READER_TOKEN}"},
+        )
+        assert answer.status_code == 200
+        assert sorted(p["id"] for p in answer.json()["value"]) == sorted(
+            p.id for p in DEMO.policies
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
