@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -179,3 +180,24 @@ def test_emulate_serves_a_snapshot_until_stopped(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_debug_output_never_shows_the_token(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "s3cret-7f1e-never-printed"
+    fixture = fixture_from_snapshot(DEMO)
+    fixture["tokens"][secret] = fixture["tokens"][graphroles.READER_TOKEN]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAA_GUARD_ACCESS_TOKEN", secret)
+    with Emulator(fixture, now=demo_now) as emulator:
+        code = main(["scan", "--debug", "--format", "json", *live(emulator.url)])
+    out, err = capfd.readouterr()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert code == 1
+    assert "maa_guard.collect" in {record.name for record in caplog.records}  # it did log
+    assert secret not in out and secret not in err and secret not in logged
