@@ -7,11 +7,12 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 from maa_guard.config import Settings
 from maa_guard.errors import UsageError
-from maa_guard.snapshot import Snapshot, SourceStatus
+from maa_guard.progress import progress_display
+from maa_guard.snapshot import Snapshot
 
 DEFAULT_DAYS = 30
 
@@ -39,23 +40,14 @@ def collect_live(
         raise UsageError("--days must be at least 1", "the audit window, in days (default 30)")
     endpoint = resolve_endpoint(options.cloud, options.graph_endpoint)
     credential = build_credential(options.auth, endpoint, environ)
-    output = stream or sys.stderr
-    return collect_sync(
-        lambda: GraphClient(credential, endpoint, timeout=options.timeout),
-        settings,
-        options.days,
-        tenant_id=environ.get("AZURE_TENANT_ID", ""),
-        progress=None if options.quiet else _progress_printer(output),
-    )
-
-
-def _progress_printer(output: TextIO) -> Any:
-    def report(source: str, status: SourceStatus, count: int) -> None:
-        detail = f" ({status.reason})" if status.reason else ""
-        output.write(f"collected {source}: {status.state.value}, {count} item(s){detail}\n")
-        output.flush()
-
-    return report
+    with progress_display(stream or sys.stderr, environ, options.quiet) as progress:
+        return collect_sync(
+            lambda: GraphClient(credential, endpoint, timeout=options.timeout),
+            settings,
+            options.days,
+            tenant_id=environ.get("AZURE_TENANT_ID", ""),
+            progress=progress,
+        )
 
 
 def token_roles(access_token: str) -> list[str]:

@@ -194,17 +194,21 @@ def _sources(parts: _Parts, property_name: str, property_seen: bool) -> dict[str
             reason=f"no access policy carries the property {property_name!r}; exclusions "
             "older than the audit window cannot be seen (set graph.exclusions_property)",
         )
+    # Derived statuses feed the next step, so incompleteness travels the whole chain:
+    # policies/RBAC -> groups -> users, and policies/audit -> service principals -> sign-ins.
+    groups = _after(parts.groups.status, policies, parts.assignments.status)
+    service_principals = _after(parts.sps.status, policies, audit)
     return {
         "access_policies": policies,
         "exclusions": exclusions,
         "approval_requests": parts.requests.status,
-        "groups": _after(parts.groups.status, policies, parts.assignments.status),
-        "users": _after(parts.users.status, parts.groups.status),
-        "service_principals": _after(parts.sps.status, policies, audit),
+        "groups": groups,
+        "users": _after(parts.users.status, groups),
+        "service_principals": service_principals,
         "conditional_access": parts.conditional_access.status,
         "rbac": parts.assignments.status,
         "audit_events": audit,
-        "sign_in_activity": _after(parts.sign_ins.status, parts.sps.status),
+        "sign_in_activity": _after(parts.sign_ins.status, service_principals),
     }
 
 
