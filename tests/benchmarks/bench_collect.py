@@ -1,0 +1,544 @@
+"""Benchmark (issue 3, section 6): live collection of a large tenant from the emulator.
+
+Not a test: it prints figures. Run from the repository root:
+
+    python tests/benchmarks/bench_collect.py [--scale 1.0] [--latency-ms 50]
+        [--naive-requests 150] [--in-process]
+
+The tenant (at ``--scale 1``): 20,000 service principals, 300 exclusions over 60 access
+policies, 50 approver groups with 500 members, 200,000 Intune audit events over 30 days
+written by 2,000 app-only identities (the writer spread of ``bench_scan.py``), 20,000
+approval requests, sign-in activity for half the service principals. It is built with the
+generator of ``bench_scan.py`` and served by ``fixture_from_snapshot`` on the emulator with
+``--latency-ms`` (50) added to every HTTP reply and the documented throttle budgets.
+
+The emulator runs in a child process (forked, so the fixture is not copied through a pipe):
+in-process it would share the GIL with the collector, and its JSON work would be billed to
+the collector's wall time, which neither Graph nor a network does. ``--in-process`` runs it
+in a thread instead, for comparison.
+
+Measured, in one run against the same emulator:
+
+1. The real collector: ``collect`` through ``GraphClient`` with a ``StaticTokenCredential``
+   of the emulator's reader token. Wall time; HTTP requests (``$batch`` counted once); Graph
+   calls (``$batch`` items counted one by one); 429s, from the emulator's request log.
+2. The critical-path lower bound. From the emulator's log of the real run, the calls the
+   throttle admitted (status < 400; a 404 of a missing object is refused before the throttle
+   and costs nothing) are summed per endpoint class, in the units the emulator charges
+   (directory: resource units; others: requests). Against a sliding window of C units per W
+   seconds, U units need at least ``(ceil(U / C) - 1) * W`` seconds between the first
+   admission and the last; add the round trips that cannot overlap (one reply latency at the
+   end; for the directory two more before it, since its first objects are named by the
+   access policies: list, then GET). The sign-in report is one nextLink chain (it has no
+   filter to slice it by), so its last window's pages follow each other. The longest chain
+   the emulator cannot split (report pages, approval-request pages) times the latency is a
+   bound of its own, and so is the deepest data dependency (policy list, policy, approver
+   group members, user: 4 round trips). The lower bound is the largest of these. It ignores
+   server time and the dependencies inside the directory work (service principal, then its
+   relationships, then its application, then the application's), so no collector reaches it.
+3. A naive sequential collector (``naive_collector.py``) against the same emulator with a
+   token of its own (a separate per-app budget; Conditional Access is per tenant, so it
+   starts a second later): one request at a time, following nextLink, one GET per object,
+   no ``$batch``, default page sizes, as the seed scripts. To keep the run short each source
+   stops after ``--naive-requests`` requests (0: no limit) and is extrapolated linearly to
+   all its units; the dependent sources take their object ids from the real collection.
+   The output names every extrapolated source.
+
+Targets: real collector within 1.5x of the lower bound; at least 10x faster than the naive
+collector; no 429 under the documented budgets. ``--scale 0.05`` is a smoke check (under a
+minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import multiprocessing
+import multiprocessing.connection
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+from bench_scan import (
+    NOW,
+    TENANT,
+    _ca_policy,
+    _event,
+    _group,
+    _policy,
+    _request,
+    _service_principal,
+    generate,
+    guid,
+    iso,
+)
+from naive_collector import NaiveCollector, SourceRun
+
+from maa_guard.collect import GraphClient, StaticTokenCredential, collect, resolve_endpoint
+from maa_guard.collect.apps import app_only_writers
+from maa_guard.collect.budget import EndpointClass, endpoint_class, resource_units
+from maa_guard.collect.common import unique
+from maa_guard.collect.directory import user_ids_of
+from maa_guard.collect.intune import REQUESTS
+from maa_guard.collect.tenant import SP_ACTIVITY
+from maa_guard.config import Settings
+from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
+from maa_guard.emulator.throttle import DEFAULT_LIMITS
+from maa_guard.snapshot import Snapshot
+from maa_guard.snapshot_file import parse_snapshot
+
+DAYS = 30
+NAIVE_TOKEN = "maa-guard-bench-naive"
+# Emulator throttle class per collector endpoint class.
+EMULATOR_CLASS = {
+    EndpointClass.INTUNE: "intune",
+    EndpointClass.DIRECTORY: "directory",
+    EndpointClass.REPORTS: "reports",
+    EndpointClass.CONDITIONAL_ACCESS: "conditionalAccess",
+}
+# nextLink chains no filter of the emulator can split into parallel slices
+CHAINS = (SP_ACTIVITY, REQUESTS)
+# Policy list -> policy (approverGroupIds) -> group members -> user and its licences.
+DEPTH = 4
+
+# ---- the synthetic tenant -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    sps: int
+    writers: int
+    policies: int
+    exclusions: int
+    groups: int
+    members_per_group: int
+    events: int
+    requests: int
+
+    @classmethod
+    def at(cls, scale: float) -> Counts:
+        return cls(
+            sps=max(int(20_000 * scale), 20),
+            writers=max(int(2_000 * scale), 2),
+            policies=max(int(60 * scale), 9),
+            exclusions=max(int(300 * scale), 1),
+            groups=max(int(50 * scale), 2),
+            members_per_group=10,
+            events=max(int(200_000 * scale), 10),
+            requests=max(int(20_000 * scale), 10),
+        )
+
+
+def synthetic_tenant(counts: Counts, seed: int = 11) -> dict[str, Any]:
+    """A snapshot document: ``bench_scan.generate``'s frame, with this benchmark's counts."""
+    rng = random.Random(seed)
+    document = generate(0.001, seed)
+    users = _users(counts.groups * counts.members_per_group)
+    groups = [_approver_group(i, rng, counts) for i in range(counts.groups)]
+    policies = [_policy(i, rng, counts.groups) for i in range(counts.policies)]
+    for i, policy in enumerate(policies):
+        policy["approverGroupIds"] = [guid(2, (i + k) % counts.groups) for k in range(2)]
+    for number, sp in enumerate(rng.sample(range(counts.sps), counts.exclusions)):
+        exclusion = {"appId": guid(3, sp), "source": "policy-property"}
+        policies[number % len(policies)]["exclusions"].append(exclusion)
+    document.update(
+        policies=policies,
+        approval_requests=[_request(i, rng, len(users)) for i in range(counts.requests)],
+        groups=groups,
+        users=users,
+        service_principals=[_with_application(i, rng) for i in range(counts.sps)],
+        conditional_access_policies=[_ca_policy(i, rng, counts.sps) for i in range(50)],
+        role_assignments=_role_assignments(counts.groups),
+        # _event draws its actor from the first min(n, 2000) apps: n = the writers.
+        audit_events=[_event(i, rng, counts.writers) for i in range(counts.events)],
+        sign_in_activity=[
+            {
+                "appId": guid(3, i),
+                "lastAppOnlyClientSignInDateTime": iso(NOW - timedelta(days=rng.randrange(200))),
+            }
+            for i in range(0, counts.sps, 2)
+        ],
+    )
+    return document
+
+
+def _users(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": guid(1, i),
+            "userPrincipalName": f"approver{i}@bench.example",
+            "displayName": f"Approver {i}",
+            "userType": "Guest" if i % 97 == 0 else "Member",
+            "accountEnabled": i % 53 != 0,
+            "intuneLicensed": i % 41 != 0,
+        }
+        for i in range(count)
+    ]
+
+
+def _approver_group(i: int, rng: random.Random, counts: Counts) -> dict[str, Any]:
+    """Each approver group has its own members: the groups together have groups x 10."""
+    group = _group(i, rng, 1)
+    first = i * counts.members_per_group
+    members = [{"id": guid(1, first + k), "type": "user"} for k in range(counts.members_per_group)]
+    group.update(members=members, transitiveMembers=members)
+    return group
+
+
+def _with_application(i: int, rng: random.Random) -> dict[str, Any]:
+    """A service principal; those of apps registered in this tenant carry the application."""
+    sp = _service_principal(i, rng)
+    if sp["appOwnerOrganizationId"] == TENANT:
+        sp["application"] = {
+            "id": guid(15, i),
+            "appId": sp["appId"],
+            "displayName": sp["displayName"],
+            "passwordCredentials": sp["passwordCredentials"],
+            "keyCredentials": sp["keyCredentials"],
+            "owners": sp["owners"],
+            "federatedIdentityCredentials": [
+                {
+                    "id": guid(16, i),
+                    "name": f"github-{i}",
+                    "issuer": "https://token.actions.githubusercontent.com",
+                    "subject": f"repo:bench/app{i}:ref:refs/heads/main",
+                    "audiences": ["api://AzureADTokenExchange"],
+                }
+            ]
+            if i % 13 == 0
+            else [],
+        }
+    return sp
+
+
+def _role_assignments(groups: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": guid(7, i),
+            "displayName": f"Assignment {i}",
+            "members": [guid(2, i % groups)],
+            "roleDefinitionId": guid(6, i % 20),
+        }
+        for i in range(20)
+    ]
+
+
+def build_fixture(counts: Counts) -> tuple[Snapshot, dict[str, Any], float]:
+    started = time.perf_counter()
+    snapshot = parse_snapshot(synthetic_tenant(counts), "synthetic tenant")
+    fixture = fixture_from_snapshot(snapshot)
+    reader = fixture["tokens"][graphroles.READER_TOKEN]
+    fixture["tokens"][NAIVE_TOKEN] = {**reader, "appId": guid(17, 1)}
+    return snapshot, fixture, time.perf_counter() - started
+
+
+# ---- the emulator, in a process of its own -------------------------------------------------
+
+Logged = tuple[str, str, str, int, bool]  # method, path, query, status, in_batch
+
+
+def _logged(emulator: Emulator) -> list[Logged]:
+    return [(r.method, r.path, r.query, r.status, r.in_batch) for r in emulator.requests]
+
+
+def _serve(fixture: dict[str, Any], latency_ms: int, pipe: Any) -> None:
+    with Emulator(fixture, latency_ms=latency_ms, throttle=True) as emulator:
+        pipe.send(emulator.url)
+        while (command := pipe.recv()) != "stop":
+            pipe.send(_logged(emulator) if command == "log" else None)
+
+
+class EmulatorHandle:
+    """``url`` and ``log()`` of an emulator in a child process or a thread."""
+
+    def __init__(self, url: str, log: Any) -> None:
+        self.url, self.log = url, log
+
+
+@contextmanager
+def emulator(fixture: dict[str, Any], latency_ms: int, in_process: bool) -> Iterator[Any]:
+    if in_process:
+        with Emulator(fixture, latency_ms=latency_ms, throttle=True) as local:
+            yield EmulatorHandle(local.url, lambda: _logged(local))
+        return
+    ours, theirs = multiprocessing.get_context("fork").Pipe()
+    child = multiprocessing.get_context("fork").Process(
+        target=_serve, args=(fixture, latency_ms, theirs), daemon=True
+    )
+    child.start()
+    try:
+        url = ours.recv()
+
+        def log() -> list[Logged]:
+            ours.send("log")
+            answer: list[Logged] = ours.recv()
+            return answer
+
+        yield EmulatorHandle(url, log)
+    finally:
+        ours.send("stop")
+        child.join(timeout=10)
+        if child.is_alive():
+            child.terminate()
+
+
+# ---- the real collector --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RealRun:
+    snapshot: Snapshot
+    seconds: float
+    client_requests: int
+    client_throttled: int
+
+
+def run_real(url: str) -> RealRun:
+    async def go() -> RealRun:
+        endpoint = resolve_endpoint("global", url)
+        credential = StaticTokenCredential(graphroles.READER_TOKEN)
+        async with GraphClient(credential, endpoint, timeout=3600) as client:
+            started = time.perf_counter()
+            snapshot = await collect(client, Settings(), DAYS, now=NOW, tenant_id=TENANT)
+            seconds = time.perf_counter() - started
+            return RealRun(snapshot, seconds, client.request_count, client.throttled_count)
+
+    return asyncio.run(go())
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    http_requests: int
+    batches: int
+    graph_calls: int
+    throttled: int
+    statuses: Counter[int]
+    units: dict[str, int]  # admitted units per emulator throttle class
+    calls: dict[str, int]
+    pages: dict[str, int]  # admitted pages of the chains the emulator cannot split
+
+
+def traffic(log: list[Logged]) -> Traffic:
+    units: Counter[str] = Counter()
+    calls: Counter[str] = Counter()
+    statuses: Counter[int] = Counter()
+    pages: Counter[str] = Counter()
+    batches = 0
+    for _method, path, query, status, _in_batch in log:
+        relative = path.split("/", 2)[2]
+        if relative == "$batch":
+            batches += 1
+            continue
+        statuses[status] += 1
+        kind = endpoint_class(relative)
+        name = EMULATOR_CLASS[kind]
+        calls[name] += 1
+        if status < 400 and relative in CHAINS:
+            pages[relative] += 1
+        if status < 400:
+            params = dict(parse_qsl(query, keep_blank_values=True))
+            units[name] += resource_units(relative, params) if name == "directory" else 1
+    return Traffic(
+        http_requests=sum(not entry[4] for entry in log),
+        batches=batches,
+        graph_calls=sum(statuses.values()),
+        throttled=sum(entry[3] == 429 for entry in log),
+        statuses=statuses,
+        units=dict(units),
+        calls=dict(calls),
+        pages=dict(pages),
+    )
+
+
+# ---- the lower bound -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    name: str
+    seconds: float
+    why: str
+
+
+def lower_bounds(seen: Traffic, latency: float) -> list[Bound]:
+    bounds = []
+    for name, units in sorted(seen.units.items()):
+        limit = DEFAULT_LIMITS[name]
+        windows = math.ceil(units / limit.capacity) - 1
+        tail = 1
+        start = 2 if name == "directory" else 0
+        if name == "reports":
+            tail = units - windows * int(limit.capacity)  # one chain: its last window's pages
+        seconds = windows * limit.window + (start + tail) * latency
+        why = (
+            f"{units} units / {int(limit.capacity)} per {limit.window:g} s: {windows} full "
+            f"window(s) + {start + tail} round trip(s)"
+        )
+        bounds.append(Bound(name, seconds, why))
+    bounds.append(Bound("dependencies", DEPTH * latency, f"{DEPTH} dependent round trips"))
+    path, chain = max(seen.pages.items(), key=lambda item: item[1], default=("-", 1))
+    bounds.append(
+        Bound("chain", chain * latency, f"longest unsplittable chain: {chain} pages of {path}")
+    )
+    return bounds
+
+
+# ---- the naive collector -------------------------------------------------------------------
+
+
+def run_naive(url: str, snapshot: Snapshot, tenant: Snapshot, max_requests: int) -> list[SourceRun]:
+    naive = NaiveCollector(url, NAIVE_TOKEN, max_requests)
+    groups = unique(
+        [g for p in snapshot.policies for g in p.approver_group_ids]
+        + [m for a in snapshot.role_assignments for m in a.members]
+    )
+    users = user_ids_of(snapshot.groups)
+    apps = unique(
+        [e.app_id for p in snapshot.policies for e in p.exclusions]
+        + app_only_writers(snapshot.audit_events)
+    )
+    start, end = iso(NOW - timedelta(days=DAYS)), iso(NOW)
+    s = snapshot
+    try:
+        return [
+            naive.run("access_policies", len(s.policies), naive.policies),
+            naive.run("approval_requests", len(s.approval_requests), naive.approval_requests),
+            naive.run("rbac", len(s.role_definitions), naive.rbac),
+            naive.run(
+                "conditional_access", len(s.conditional_access_policies), naive.conditional_access
+            ),
+            naive.run("audit_events", len(s.audit_events), lambda: naive.audit_events(start, end)),
+            naive.run("sign_in_report", len(tenant.sign_in_activity), naive.sign_in_activity),
+            naive.run("tenant", 3, naive.tenant),
+            naive.run("groups", len(groups), lambda: naive.groups(groups)),
+            naive.run("users", len(users), lambda: naive.users(users)),
+            naive.run("service_principals", len(apps), lambda: naive.service_principals(apps)),
+        ]
+    finally:
+        naive.close()
+
+
+# ---- main ----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument(
+        "--naive-requests",
+        type=int,
+        default=150,
+        help="requests per source before the naive run is extrapolated (0: run it all)",
+    )
+    parser.add_argument("--in-process", action="store_true", help="emulator in a thread")
+    args = parser.parse_args()
+    counts = Counts.at(args.scale)
+    tenant, fixture, built = build_fixture(counts)
+    print_tenant(tenant, counts, built, args)
+    latency = args.latency_ms / 1000
+    with emulator(fixture, args.latency_ms, args.in_process) as served:
+        real = run_real(served.url)
+        real_log = served.log()
+        time.sleep(1.2)  # Conditional Access: 1 request per second per tenant
+        naive = run_naive(served.url, real.snapshot, tenant, args.naive_requests)
+    seen = traffic(real_log)
+    print_real(real, seen, tenant)
+    bounds = lower_bounds(seen, latency)
+    print_bounds(real, bounds)
+    print_naive(real, naive)
+
+
+def print_tenant(tenant: Snapshot, counts: Counts, built: float, args: Any) -> None:
+    members = {m.id for g in tenant.groups for m in g.members}
+    exclusions = sum(len(p.exclusions) for p in tenant.policies)
+    print(
+        f"synthetic tenant (scale {args.scale:g}): {len(tenant.service_principals)} service "
+        f"principals, {exclusions} exclusions over {len(tenant.policies)} policies, "
+        f"{len(members)} approver-group members in {len(tenant.groups)} groups, "
+        f"{len(tenant.audit_events)} audit events over {DAYS} days by {counts.writers} app-only "
+        f"writers, {len(tenant.approval_requests)} approval requests; built in {built:.1f} s"
+    )
+    where = "in a thread" if args.in_process else "in a child process"
+    print(
+        f"emulator {where}: {args.latency_ms} ms latency per reply, documented throttle "
+        "budgets (directory 3500 RU/10 s, Intune 1000/20 s, reports 5/10 s, CA 1/s)"
+    )
+
+
+def print_real(real: RealRun, seen: Traffic, tenant: Snapshot) -> None:
+    got = real.snapshot
+    incomplete = {k: v.state.value for k, v in got.sources.items() if v.state.value != "complete"}
+    print("\nreal collector (collect + GraphClient + StaticTokenCredential):")
+    print(f"  wall time:        {real.seconds:.2f} s")
+    print(
+        f"  HTTP requests:    {seen.http_requests} ({seen.batches} of them $batch); "
+        f"client counted {real.client_requests}"
+    )
+    print(f"  Graph calls:      {seen.graph_calls} ($batch items counted one by one)")
+    print(
+        f"  429s received:    {seen.throttled} (emulator log); client retried "
+        f"{real.client_throttled} (target: 0)"
+    )
+    print(f"  statuses:         {dict(sorted(seen.statuses.items()))}")
+    per_class = ", ".join(
+        f"{k} {seen.calls[k]} calls / {seen.units.get(k, 0)} units" for k in sorted(seen.calls)
+    )
+    print(f"  per class:        {per_class}")
+    print(
+        f"  collected:        {len(got.service_principals)} service principals, "
+        f"{len(got.groups)} groups, {len(got.users)} users, {len(got.audit_events)}/"
+        f"{len(tenant.audit_events)} audit events, {len(got.approval_requests)}/"
+        f"{len(tenant.approval_requests)} requests, {len(got.sign_in_activity)} sign-in rows; "
+        f"sources not complete: {incomplete or 'none'}"
+    )
+
+
+def print_bounds(real: RealRun, bounds: list[Bound]) -> None:
+    bound = max(bounds, key=lambda b: b.seconds)
+    print("\ncritical-path lower bound:")
+    for item in bounds:
+        print(f"  {item.name:<18}{item.seconds:7.2f} s  ({item.why})")
+    print(
+        f"  lower bound:      {bound.seconds:.2f} s ({bound.name}); real / bound = "
+        f"{real.seconds / bound.seconds:.2f}x (target <= 1.5x)"
+    )
+
+
+def print_naive(real: RealRun, runs: list[SourceRun]) -> None:
+    print("\nnaive sequential collector (one request at a time, nextLink, no $batch):")
+    for run in runs:
+        note = (
+            "complete"
+            if run.complete
+            else (f"{run.units_done}/{run.units_total} units, extrapolated x{run.factor:.1f}")
+        )
+        print(
+            f"  {run.name:<20}{run.seconds:7.2f} s {run.requests:6d} requests "
+            f"{run.throttled:3d} 429s -> {run.estimated_seconds:8.1f} s "
+            f"{run.estimated_requests:8.0f} requests ({note})"
+        )
+    measured = sum(r.seconds for r in runs)
+    total = sum(r.estimated_seconds for r in runs)
+    requests = sum(r.estimated_requests for r in runs)
+    extrapolated = [r.name for r in runs if not r.complete]
+    print(
+        f"  naive total:      {total:.1f} s, {requests:.0f} requests (measured {measured:.1f} s; "
+        f"extrapolated: {', '.join(extrapolated) or 'nothing'})"
+    )
+    print(
+        f"  speed-up of the real collector over naive: {total / real.seconds:.1f}x (target >= 10x)"
+    )
+
+
+if __name__ == "__main__":
+    main()
