@@ -134,6 +134,64 @@ def test_budgets_charge_directory_resource_units() -> None:
     assert budgets.reserve("deviceManagement/auditEvents", {}) == 0.0
 
 
+BATCH = [
+    ("groups/g1/members", {}),  # 3 resource units
+    ("groups/g2/members", {}),  # 3
+    ("users/u1", {"$select": "id"}),  # 1
+]
+
+
+def test_budgets_book_a_whole_batch_at_one_moment_and_hold_it_until_the_reply() -> None:
+    clock = FakeClock()
+    budgets = Budgets({kind: Limit(10, 10.0) for kind in EndpointClass}, clock, margin=0.0)
+    costs = budgets.costs(BATCH)
+    assert costs == {EndpointClass.DIRECTORY: 7.0}
+    booked = budgets.book(costs)
+    assert booked is not None
+    wait, first = booked
+    assert wait == 0.0
+    assert [(b.at, b.cost, b.end) for _, b in first] == [(100.0, 7.0, float("inf"))]
+    # 7 + 7 > 10, and the first batch is still in flight: nothing can be promised yet.
+    assert budgets.book(costs) is None
+    assert len(first[0][0].booked) == 1
+    clock.now = 100.8  # its reply: Graph admitted it at some moment up to now
+    budgets.release(first)
+    booked = budgets.book(costs)
+    assert booked is not None
+    wait, second = booked
+    assert wait == 10.0  # the whole batch, 10 s after the first batch's reply
+    assert [(b.at, b.cost) for _, b in second] == [(110.8, 7.0)]
+
+
+def test_budgets_book_every_class_of_a_batch_at_the_latest_moment_any_class_allows() -> None:
+    clock = FakeClock()
+    limits = {kind: Limit(10, 10.0) for kind in EndpointClass}
+    limits[EndpointClass.INTUNE] = Limit(2, 20.0)
+    budgets = Budgets(limits, clock, margin=0.5)
+    assert budgets.reserve("deviceManagement/auditEvents", {}) == 0.0
+    assert budgets.reserve("deviceManagement/auditEvents", {}) == 0.0
+    mixed = [*BATCH, ("deviceManagement/roleDefinitions/r1", {})]
+    booked = budgets.book(budgets.costs(mixed))
+    assert booked is not None
+    wait, ticket = booked
+    assert wait == 20.5
+    assert {(b.at, b.cost) for _, b in ticket} == {(120.5, 7.0), (120.5, 1.0)}
+
+
+def test_budget_slot_waits_once_and_releases_when_the_reply_arrives() -> None:
+    clock = FakeClock()
+    budgets = Budgets({kind: Limit(10, 10.0) for kind in EndpointClass}, clock, margin=0.0)
+    window = budgets._windows[EndpointClass.DIRECTORY]
+
+    async def send() -> list[float]:
+        async with budgets.slot(BATCH):
+            ends = [b.end for b in window.booked]
+            clock.now += 0.3
+        return ends + [b.end for b in window.booked]
+
+    assert asyncio.run(send()) == [float("inf"), 100.3]
+
+
 @pytest.mark.parametrize(
     ("path", "kind"),
     [

@@ -601,3 +601,74 @@ def test_a_broken_fixture_is_an_input_error(tmp_path: Path) -> None:
     assert caught.value.exit_code == 2
     with pytest.raises(FixtureError, match="cannot read tenant fixture"):
         Emulator(tmp_path / "missing.json")
+
+
+# ---- date-range filters: bisected over a sorted index, same answer as the predicate ---------
+
+
+AUDIT_TIMES = [  # deliberately out of order, with a tie, an unparsable and a missing date
+    ("a", "2026-10-05T00:00:00Z"),
+    ("b", "2026-10-01T00:00:00Z"),
+    ("c", "2026-10-05T00:00:00Z"),
+    ("d", "not a date"),
+    ("e", "2026-10-03T12:00:00.1234567Z"),
+    ("f", None),
+    ("g", "2026-10-09T00:00:00+02:00"),
+]
+
+
+@pytest.mark.parametrize(
+    ("clause", "expected"),
+    [
+        ("activityDateTime ge 2026-10-03T00:00:00Z", ["a", "c", "e", "g"]),
+        ("activityDateTime gt 2026-10-05T00:00:00Z", ["g"]),
+        ("activityDateTime lt 2026-10-05T00:00:00Z", ["b", "e"]),
+        ("activityDateTime le 2026-10-05T00:00:00Z", ["a", "b", "c", "e"]),
+        ("activityDateTime eq 2026-10-05T00:00:00Z", ["a", "c"]),
+        (
+            "activityDateTime ge 2026-10-01T00:00:00Z and activityDateTime lt 2026-10-05T00:00:00Z",
+            ["b", "e"],
+        ),
+        (
+            "activityDateTime gt 2026-10-01T00:00:00Z and activityDateTime ge 2026-10-01T00:00:00Z"
+            " and activityDateTime le 2026-10-08T22:00:00Z",
+            ["a", "c", "e", "g"],
+        ),
+        (
+            "activityDateTime ge 2026-10-06T00:00:00Z and activityDateTime lt 2026-10-04T00:00:00Z",
+            [],
+        ),
+    ],
+)
+def test_date_range_filter_bisects_to_the_predicates_items_in_collection_order(
+    clause: str, expected: list[str]
+) -> None:
+    from maa_guard.emulator import odata
+    from maa_guard.emulator.tenant import Tenant
+
+    events = [{"id": i, "activityDateTime": t} if t else {"id": i} for i, t in AUDIT_TIMES]
+    collection = "deviceManagement/auditEvents"
+    tenant = Tenant({"collections": {collection: events}})
+    span = odata.time_range(clause, collection)
+    predicate = odata.parse_filter(clause, collection)
+    assert span is not None and callable(predicate)
+    bisected = tenant.by_time(collection, span.prop).between(
+        span.low, span.low_open, span.high, span.high_open
+    )
+    assert [e["id"] for e in bisected] == expected
+    assert [e["id"] for e in events if predicate(e)] == expected
+
+
+@pytest.mark.parametrize(
+    "clause",
+    [
+        "appId eq 'x'",
+        "activityDateTime ge 2026-10-01T00:00:00Z and appId eq 'x'",
+        "activityDateTime ge 'text'",
+        "createdDateTime ge 2026-10-01T00:00:00Z",
+    ],
+)
+def test_filters_that_are_not_a_date_range_use_the_predicate(clause: str) -> None:
+    from maa_guard.emulator import odata
+
+    assert odata.time_range(clause, "deviceManagement/auditEvents") is None

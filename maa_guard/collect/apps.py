@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from maa_guard.collect.common import Outcome, Problems, decode_all, references, select, unique
@@ -40,20 +41,56 @@ def app_only_writers(events: Iterable[AuditEvent]) -> list[str]:
 
 
 async def collect_service_principals(
-    client: GraphClient, app_ids: Sequence[str]
+    client: GraphClient,
+    app_ids: Sequence[str],
+    more: Awaitable[Sequence[str]] | None = None,
 ) -> Outcome[ServicePrincipal]:
-    """Each appId's service principal (an appId with none is left out) and application."""
+    """Each appId's service principal (an appId with none is left out) and application.
+
+    ``more``: appIds known only later (from the audit log), looked up when they arrive while
+    ``app_ids`` are looked up at once; the result lists ``app_ids``' first.
+    """
     ids = unique(app_ids)
     problems = Problems()
+    roles = _GraphRoles(client, problems)
+    sps = await _look_up(client, ids, roles, problems)
+    if more is not None:
+        known = set(ids)
+        later = [i for i in unique(await more) if i not in known]
+        sps += await _look_up(client, later, roles, problems)
+        ids += later
+    return Outcome(tuple(sps), problems.status(bool(sps) or not ids))
+
+
+async def _look_up(
+    client: GraphClient, ids: Sequence[str], roles: _GraphRoles, problems: Problems
+) -> list[ServicePrincipal]:
+    if not ids:
+        return []
     found = _present(
         await client.batch_get([_by_app_id("servicePrincipals", i, SP_FIELDS) for i in ids]),
         problems,
     )
     sps = decode_all(ServicePrincipal, found, problems)
-    roles = await _graph_app_roles(client, problems) if sps else None
-    sps = await _with_sp_relations(client, sps, roles, problems)
-    sps = await _with_applications(client, sps, problems)
-    return Outcome(tuple(sps), problems.status(bool(sps) or not ids))
+    graph_roles = await roles.get() if sps else None
+    sps = await _with_sp_relations(client, sps, graph_roles, problems)
+    return await _with_applications(client, sps, problems)
+
+
+@dataclass(slots=True)
+class _GraphRoles:
+    """The Microsoft Graph service principal's app roles, read once when first needed."""
+
+    client: GraphClient
+    problems: Problems
+    read: bool = False
+    value: tuple[str, dict[str, str]] | None = None
+
+    async def get(self) -> tuple[str, dict[str, str]] | None:
+        if not self.read:
+            self.read = True
+            self.value = await _graph_app_roles(self.client, self.problems)
+        return self.value
 
 
 def _by_app_id(collection: str, app_id: str, fields: str) -> str:

@@ -9,11 +9,17 @@ is assumed because the size is not known in advance.
 Graph states each limit as "N per W seconds", so a :class:`SlidingWindow` is used rather than
 a classic token bucket: a bucket that starts full and refills at N/W lets almost 2N through
 in one W-second window, and the second half of that burst would be answered 429. The window
-is pure arithmetic over an injected clock: ``reserve(cost)`` books the units at the earliest
-moment the last W seconds hold room for them (bookings are first come, first served) and
-returns how long the caller must wait before sending. ``margin`` widens the window a little
-so that jitter in network latency cannot squeeze two windows' requests into one at the
-server.
+is pure arithmetic over an injected clock: a booking takes the units at the earliest moment
+the window holds room for them (bookings are first come, first served) and tells the caller
+how long to wait before sending. ``margin`` widens the window a little for clock jitter.
+
+Graph admits a request at some moment between its send and its reply, and a request can
+queue for a connection before it leaves, so a request counts against the window from its
+booking until ``span`` seconds after its reply (:meth:`Budgets.slot`); while the requests in
+flight fill a window no moment can be promised, and the caller waits for a reply. A
+``$batch`` is booked in one step: its items' units summed per class, every class booked at
+the same moment, one wait, one send (booking item by item let a batch's items land in two
+windows, and be sent in the later one on top of its own bookings).
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ import asyncio
 import enum
 import re
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 Clock = Callable[[], float]
@@ -52,35 +58,71 @@ DOCUMENTED_LIMITS: dict[EndpointClass, Limit] = {
 
 
 @dataclass(slots=True)
+class Booking:
+    """``cost`` units booked to be sent at ``at``; counted until ``end`` (the reply) + span.
+
+    ``end`` is infinite while the request is in flight: Graph admits it at some moment between
+    the send and the reply, so only the reply bounds when it leaves the server's window.
+    """
+
+    at: float
+    cost: float
+    end: float = float("inf")
+
+
+@dataclass(slots=True)
 class SlidingWindow:
-    """At most ``limit.capacity`` units in any ``period + margin`` seconds of send times."""
+    """At most ``limit.capacity`` units in any ``period + margin`` seconds of admissions."""
 
     limit: Limit
     clock: Clock = time.monotonic
     margin: float = MARGIN_SECONDS
-    booked: deque[tuple[float, float]] = field(default_factory=deque)
-    units: float = 0.0
+    booked: list[Booking] = field(default_factory=list)
     last: float = float("-inf")
 
+    @property
+    def span(self) -> float:
+        return self.limit.period_seconds + self.margin
+
     def reserve(self, cost: float = 1.0) -> float:
-        """Books ``cost`` units; returns the seconds to wait before sending."""
+        """Books ``cost`` units counted as sent at once; returns the seconds to wait."""
         now = self.clock()
-        cost = min(cost, self.limit.capacity)
-        span = self.limit.period_seconds + self.margin
-        at = max(now, self.last)
-        self._expire(at, span)
-        while self.units + cost > self.limit.capacity:
-            at = self.booked[0][0] + span
-            self._expire(at, span)
-        self.booked.append((at, cost))
-        self.units += cost
-        self.last = at
+        at = self.earliest(cost, now)
+        assert at is not None  # every booking made here has a finite end
+        self.book(cost, at, end=at)
         return at - now
 
-    def _expire(self, at: float, span: float) -> None:
+    def earliest(self, cost: float, not_before: float) -> float | None:
+        """The first moment from ``not_before`` (and after every booking: first come, first
+        served) when ``cost`` more units fit; None while requests in flight fill the window."""
+        cost = min(cost, self.limit.capacity)
+        at = max(not_before, self.last)
+        self._expire(at)
+        units = sum(b.cost for b in self.booked)
+        for booking in sorted(self.booked, key=lambda b: b.end):
+            if units + cost <= self.limit.capacity:
+                break
+            if booking.end == float("inf"):
+                return None
+            at = max(at, booking.end + self.span)
+            units -= booking.cost
+        return at if units + cost <= self.limit.capacity else None
+
+    def book(self, cost: float, at: float, end: float = float("inf")) -> Booking:
+        """Books at ``at`` (from :meth:`earliest`); ``end`` stays open until :meth:`release`."""
+        booking = Booking(at, min(cost, self.limit.capacity), end)
+        self.booked.append(booking)
+        self.last = max(self.last, at)
+        return booking
+
+    def release(self, booking: Booking, when: float | None = None) -> None:
+        """The reply arrived: the units leave the window ``span`` seconds from now."""
+        booking.end = max(booking.at, self.clock() if when is None else when)
+
+    def _expire(self, at: float) -> None:
         """Forget bookings that no window ending at ``at`` or later can contain."""
-        while self.booked and self.booked[0][0] + span <= at:
-            self.units -= self.booked.popleft()[1]
+        span = self.span
+        self.booked = [b for b in self.booked if b.end + span > at]
 
 
 _CLASS_PATTERNS: tuple[tuple[re.Pattern[str], EndpointClass], ...] = (
@@ -122,6 +164,12 @@ def resource_units(path: str, query: dict[str, str]) -> int:
     return max(cost, 1)
 
 
+Request = tuple[str, dict[str, str]]  # path relative to the version root, query
+Ticket = list[tuple[SlidingWindow, Booking]]
+# How long a caller blocked by requests in flight waits before it looks again unasked.
+RECHECK_SECONDS = 1.0
+
+
 class Budgets:
     """One window per endpoint class, shared by every request of a collection run."""
 
@@ -132,19 +180,84 @@ class Budgets:
         margin: float = MARGIN_SECONDS,
     ) -> None:
         chosen = limits or DOCUMENTED_LIMITS
+        self._clock = clock
         self._windows = {
             kind: SlidingWindow(limit, clock, margin) for kind, limit in chosen.items()
         }
+        self._waiting: list[asyncio.Event] = []
 
     def reserve(self, path: str, query: dict[str, str]) -> float:
-        kind = endpoint_class(path)
-        cost = resource_units(path, query) if kind is EndpointClass.DIRECTORY else 1
+        """Books one request counted as sent at once; returns the seconds to wait."""
+        kind, cost = charge(path, query)
         return self._windows[kind].reserve(cost)
+
+    def costs(self, requests: Iterable[Request]) -> dict[EndpointClass, float]:
+        """The units of ``requests`` summed per endpoint class."""
+        totals: dict[EndpointClass, float] = {}
+        for path, query in requests:
+            kind, cost = charge(path, query)
+            totals[kind] = totals.get(kind, 0.0) + cost
+        return totals
+
+    def book(self, costs: Mapping[EndpointClass, float]) -> tuple[float, Ticket] | None:
+        """Books every class's units at one moment, the first when all of them fit; returns
+        the seconds to wait and the ticket to :meth:`release`, or None while requests in
+        flight fill a window (nothing is booked then)."""
+        now = self._clock()
+        at = now
+        while True:  # each pass moves ``at`` later, to one of finitely many moments
+            moments = [self._windows[k].earliest(c, at) for k, c in costs.items()]
+            if any(m is None for m in moments):
+                return None
+            latest = max([at, *(m for m in moments if m is not None)])
+            if latest == at:
+                break
+            at = latest
+        ticket = [(self._windows[k], self._windows[k].book(c, at)) for k, c in costs.items()]
+        return at - now, ticket
+
+    def release(self, ticket: Ticket) -> None:
+        """The reply to a booked request arrived (or it was never sent)."""
+        for window, booking in ticket:
+            window.release(booking)
+        for event in self._waiting:
+            event.set()
+        self._waiting.clear()
+
+    @asynccontextmanager
+    async def slot(self, requests: Sequence[Request]) -> AsyncIterator[None]:
+        """``async with budgets.slot(requests): send`` — the requests (one GET, or the items
+        of one ``$batch``) booked in one step, waited for once, counted until the reply."""
+        costs = self.costs(requests)
+        while (booked := self.book(costs)) is None:
+            await self._release_or_timeout()
+        wait, ticket = booked
+        try:
+            if wait > 0:
+                await asyncio.sleep(wait)
+            yield
+        finally:
+            self.release(ticket)
 
     async def acquire(self, path: str, query: dict[str, str]) -> None:
         wait = self.reserve(path, query)
         if wait > 0:
             await asyncio.sleep(wait)
+
+    async def _release_or_timeout(self) -> None:
+        event = asyncio.Event()
+        self._waiting.append(event)
+        try:
+            await asyncio.wait_for(event.wait(), RECHECK_SECONDS)
+        except asyncio.TimeoutError:
+            if event in self._waiting:
+                self._waiting.remove(event)
+
+
+def charge(path: str, query: dict[str, str]) -> tuple[EndpointClass, float]:
+    """The endpoint class of one GET and the units it costs there."""
+    kind = endpoint_class(path)
+    return kind, float(resource_units(path, query)) if kind is EndpointClass.DIRECTORY else 1.0
 
 
 def unlimited() -> Budgets:

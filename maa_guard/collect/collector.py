@@ -2,18 +2,21 @@
 
 At once: the sign-in report (the slowest chain, 5 requests per 10 s) in the background, and
 policies, approval requests, RBAC, Conditional Access, the audit log (in parallel time
-slices) and tenant facts. Then, needing those: the groups named by policies and role
-assignments, then their users; the service principals of excluded apps and of app-only
-audit writers, then their sign-in activity.
+slices) and tenant facts. Each dependent source starts as soon as its own inputs are in, not
+when every first source is: the groups named by policies and role assignments, then their
+users, once policies and RBAC are read (they need no audit log); the service principals of
+apps excluded by the policy property once policies are read, then those of audit-log
+exclusions and app-only audit writers when the audit slices finish; then sign-in activity.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from maa_guard import __version__
 from maa_guard.collect.apps import app_only_writers, collect_service_principals
@@ -95,21 +98,19 @@ async def collect(
     moment = now or datetime.now(timezone.utc)
     window = collection_window(moment, window_days)
     tell = progress or _silent
-    # The sign-in report is the slowest chain (5 requests per 10 s): start it first.
-    evidence = asyncio.create_task(collect_sign_in_evidence(client, window))
+    tasks = _Tasks()
     try:
-        first = await _first_phase(client, settings, window, tenant_id, tell)
-        parts = await _second_phase(client, first, evidence, tell)
+        parts, tenant, seen = await _all_parts(client, settings, window, tenant_id, tell, tasks)
     finally:
-        evidence.cancel()
-    sources = _sources(parts, settings.exclusions_property, first.policies.property_seen)
+        tasks.cancel()
+    sources = _sources(parts, settings.exclusions_property, seen)
     merged = _with_exclusions(parts.policies.items, parts.audit.items, parts.sps.items)
     tell("exclusions", sources["exclusions"], sum(len(p.exclusions) for p in merged))
     return Snapshot(
         schema_version=SCHEMA_VERSION,
         tool_version=__version__,
         collected_at=moment,
-        tenant=first.tenant,
+        tenant=tenant,
         window=window,
         sources=sources,
         policies=merged,
@@ -125,63 +126,73 @@ async def collect(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _FirstPhase:
-    policies: PolicyOutcome
-    requests: Outcome[ApprovalRequest]
-    definitions: Outcome[RoleDefinition]
-    assignments: Outcome[RoleAssignment]
-    conditional_access: Outcome[ConditionalAccessPolicy]
-    audit: Outcome[AuditEvent]
-    tenant: TenantInfo
+class _Tasks:
+    """The tasks of one collection; whatever is left when it ends (an error) is cancelled."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def start(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.ensure_future(work)
+        self._tasks.append(task)
+        return task
+
+    def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
 
 
-async def _first_phase(
-    client: GraphClient, settings: Settings, window: Window, tenant_id: str, tell: Progress
-) -> _FirstPhase:
-    """The sources that need nothing but the tenant."""
-    found, requests, rbac, ca, audit, tenant = await asyncio.gather(
-        collect_policies(client, settings.exclusions_property),
-        _told(tell, "approval_requests", collect_requests(client)),
-        collect_rbac(client),
-        _told(tell, "conditional_access", collect_conditional_access(client)),
-        _told(tell, "audit_events", collect_audit_events(client, window)),
-        collect_tenant(client, tenant_id),
-    )
-    definitions, assignments = rbac
-    tell("access_policies", found.policies.status, len(found.policies.items))
-    tell("rbac", assignments.status, len(definitions.items) + len(assignments.items))
-    return _FirstPhase(found, requests, definitions, assignments, ca, audit, tenant)
+Rbac = tuple[Outcome[RoleDefinition], Outcome[RoleAssignment]]
 
 
-async def _second_phase(
+async def _all_parts(
     client: GraphClient,
-    first: _FirstPhase,
-    evidence: Awaitable[SignInEvidence],
+    settings: Settings,
+    window: Window,
+    tenant_id: str,
     tell: Progress,
-) -> _Parts:
-    """Groups named by policies and role assignments, then their users; service principals
-    of excluded apps and app-only audit writers, then their sign-ins."""
-    policies, audit = first.policies.policies, first.audit
-    group_ids = [g for p in policies.items for g in p.approver_group_ids]
-    group_ids += [m for a in first.assignments.items for m in a.members]
-    app_ids = _excluded_app_ids(policies.items, audit.items) + app_only_writers(audit.items)
-    (groups, users), (sps, sign_ins) = await asyncio.gather(
-        _groups_and_users(client, group_ids, tell),
-        _apps_and_sign_ins(client, app_ids, evidence, tell),
-    )
-    return _Parts(
-        policies,
-        first.requests,
-        first.definitions,
-        first.assignments,
-        first.conditional_access,
-        audit,
+    tasks: _Tasks,
+) -> tuple[_Parts, TenantInfo, bool]:
+    """Every source as a task of its own, each dependent one awaiting only its inputs."""
+    # The sign-in report is the slowest chain (5 requests per 10 s): start it first.
+    evidence = tasks.start(collect_sign_in_evidence(client, window))
+    policies = tasks.start(_policies(client, settings, tell))
+    rbac = tasks.start(_rbac(client, tell))
+    audit = tasks.start(_told(tell, "audit_events", collect_audit_events(client, window)))
+    requests = tasks.start(_told(tell, "approval_requests", collect_requests(client)))
+    ca = tasks.start(_told(tell, "conditional_access", collect_conditional_access(client)))
+    tenant = tasks.start(collect_tenant(client, tenant_id))
+    directory = tasks.start(_groups_and_users(client, policies, rbac, tell))
+    apps = tasks.start(_apps_and_sign_ins(client, policies, audit, evidence, tell))
+    await asyncio.gather(policies, rbac, audit, requests, ca, tenant, directory, apps)
+    (definitions, assignments), (groups, users) = rbac.result(), directory.result()
+    sps, sign_ins = apps.result()
+    found = policies.result()
+    parts = _Parts(
+        found.policies,
+        requests.result(),
+        definitions,
+        assignments,
+        ca.result(),
+        audit.result(),
         groups,
         users,
         sps,
         sign_ins,
     )
+    return parts, tenant.result(), found.property_seen
+
+
+async def _policies(client: GraphClient, settings: Settings, tell: Progress) -> PolicyOutcome:
+    found = await collect_policies(client, settings.exclusions_property)
+    tell("access_policies", found.policies.status, len(found.policies.items))
+    return found
+
+
+async def _rbac(client: GraphClient, tell: Progress) -> Rbac:
+    definitions, assignments = await collect_rbac(client)
+    tell("rbac", assignments.status, len(definitions.items) + len(assignments.items))
+    return definitions, assignments
 
 
 def _sources(parts: _Parts, property_name: str, property_seen: bool) -> dict[str, SourceStatus]:
@@ -244,8 +255,15 @@ def collect_sync(
 
 
 async def _groups_and_users(
-    client: GraphClient, group_ids: list[str], tell: Progress
+    client: GraphClient,
+    policies: Awaitable[PolicyOutcome],
+    rbac: Awaitable[Rbac],
+    tell: Progress,
 ) -> tuple[Outcome[Group], Outcome[User]]:
+    """Groups named by policies and role assignments, then their users."""
+    found, (_, assignments) = await policies, await rbac
+    group_ids = [g for p in found.policies.items for g in p.approver_group_ids]
+    group_ids += [m for a in assignments.items for m in a.members]
     groups = await _told(tell, "groups", collect_groups(client, group_ids))
     users = await _told(tell, "users", collect_users(client, user_ids_of(groups.items)))
     return groups, users
@@ -253,11 +271,22 @@ async def _groups_and_users(
 
 async def _apps_and_sign_ins(
     client: GraphClient,
-    app_ids: list[str],
+    policies: Awaitable[PolicyOutcome],
+    audit: Awaitable[Outcome[AuditEvent]],
     evidence: Awaitable[SignInEvidence],
     tell: Progress,
 ) -> tuple[Outcome[ServicePrincipal], Outcome[SignInActivity]]:
-    sps = await _told(tell, "service_principals", collect_service_principals(client, app_ids))
+    """Service principals of excluded apps at once, of audit-log exclusions and app-only
+    writers when the audit log is in; then their sign-in activity."""
+    found = (await policies).policies.items
+    excluded = unique(e.app_id for p in found for e in p.exclusions)
+
+    async def from_audit() -> list[str]:
+        events = (await audit).items
+        return _excluded_app_ids(found, events) + app_only_writers(events)
+
+    work = collect_service_principals(client, excluded, from_audit())
+    sps = await _told(tell, "service_principals", work)
     sign_ins = sign_in_activity(await evidence, [sp.app_id for sp in sps.items])
     tell("sign_in_activity", sign_ins.status, len(sign_ins.items))
     return sps, sign_ins

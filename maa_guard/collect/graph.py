@@ -24,7 +24,7 @@ import httpx
 from kiota_http.middleware.options import RetryHandlerOption
 from msgraph_core import APIVersion, GraphClientFactory  # type: ignore[import-untyped]
 
-from maa_guard.collect.budget import Budgets, Clock
+from maa_guard.collect.budget import Budgets, Clock, Request
 from maa_guard.collect.endpoints import Endpoint
 from maa_guard.collect.errors import (
     AuthenticationError,
@@ -216,19 +216,19 @@ class GraphClient:
         return [done[i] for i in range(len(paths))]
 
     async def _post_batch(self, items: Mapping[int, str], version: str) -> dict[int, BatchItem]:
-        requests = []
-        for index, path in items.items():
-            await self._budgets.acquire(path, query_of(path))
-            requests.append(
-                {
-                    "id": str(index),
-                    "method": "GET",
-                    "url": "/" + path.lstrip("/"),
-                    "headers": {"Prefer": PREFER},
-                }
-            )
+        """One ``$batch``: its items are booked together (see :meth:`Budgets.slot`)."""
+        requests = [
+            {
+                "id": str(index),
+                "method": "GET",
+                "url": "/" + path.lstrip("/"),
+                "headers": {"Prefer": PREFER},
+            }
+            for index, path in items.items()
+        ]
+        charges = [(path, query_of(path)) for path in items.values()]
         url = self.endpoint.url(version, "$batch")
-        body = await self._send(url, "$batch", {"requests": requests}, budget=False)
+        body = await self._send(url, "$batch", {"requests": requests}, charges=charges)
         return batch_answers(body, items)
 
     async def _send_get(
@@ -244,14 +244,18 @@ class GraphClient:
         *,
         query: Mapping[str, str] | None = None,
         verbatim: bool = False,
-        budget: bool = True,
+        charges: Sequence[Request] | None = None,
     ) -> JsonObject:
-        """The only place a request leaves: GET, or POST of a $batch body built above."""
+        """The only place a request leaves: GET, or POST of a $batch body built above.
+
+        Each attempt books its budget (the GET, or every item of the batch: ``charges``) in
+        one step and holds it until the reply arrives.
+        """
+        booked = charges if charges is not None else [(path, dict(query or {}))]
         for attempt in range(1, self._retry.max_attempts + 1):
-            if budget:
-                await self._budgets.acquire(path, dict(query or {}))
-            self._check_deadline(path)
-            outcome = await self._attempt(url, path, batch, query, verbatim)
+            async with self._budgets.slot(booked):
+                self._check_deadline(path)
+                outcome = await self._attempt(url, path, batch, query, verbatim)
             if isinstance(outcome, dict):
                 return outcome
             status, body, retry_after = outcome

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +56,45 @@ def parse_filter(text: str, collection: str) -> Predicate | Reply:
             return _unsupported(clause, collection)
         predicates.append(predicate)
     return lambda item: all(p(item) for p in predicates)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """A ``$filter`` made only of date comparisons of one property: the items whose value is
+    in ``[low, high]``, an end left out when ``*_open`` (strict) or None (unbounded)."""
+
+    prop: str
+    low: datetime | None = None
+    low_open: bool = False
+    high: datetime | None = None
+    high_open: bool = False
+
+
+def time_range(text: str, collection: str) -> TimeRange | None:
+    """The filter as a :class:`TimeRange`, when it is one (else None: use the predicate)."""
+    found: TimeRange | None = None
+    for clause in _AND.split(text.strip()):
+        match = _CLAUSE.match(clause.strip())
+        if match is None or match["prop"] not in FILTERABLE.get(collection, frozenset()):
+            return None
+        moment = None if match["value"].startswith("'") else _datetime(match["value"])
+        if moment is None or (found is not None and found.prop != match["prop"]):
+            return None
+        found = _narrowed(found or TimeRange(match["prop"]), match["op"], moment)
+    return found
+
+
+def _narrowed(current: TimeRange, op: str, moment: datetime) -> TimeRange:
+    result = current
+    if op in ("ge", "gt", "eq"):
+        candidate = (moment, op == "gt")
+        if result.low is None or candidate > (result.low, result.low_open):
+            result = dataclasses.replace(result, low=moment, low_open=op == "gt")
+    if op in ("le", "lt", "eq"):
+        candidate = (moment, op != "lt")
+        if result.high is None or candidate < (result.high, not result.high_open):
+            result = dataclasses.replace(result, high=moment, high_open=op == "lt")
+    return result
 
 
 def _clause(clause: str, allowed: frozenset[str]) -> Predicate | None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from maa_guard.codec import parse_datetime
 from maa_guard.emulator.wire import Json
 from maa_guard.errors import InputError
 
@@ -56,6 +59,7 @@ class Tenant:
         self._names = {name.lower(): name for name in self.collections}
         self._rels = {name.lower(): name for name in self.relationships}
         self._indexes: dict[tuple[str, str], tuple[tuple[int, int, int], dict[str, Json]]] = {}
+        self._orders: dict[tuple[str, str], tuple[tuple[int, int, int], TimeOrder]] = {}
 
     def touch(self) -> None:
         """Marks a change, so cached filtered lists are recomputed (callers hold ``lock``)."""
@@ -83,6 +87,47 @@ class Tenant:
                 index[str(item.get(key, "")).lower()] = item
             cached = self._indexes[(collection, key)] = (stamp, index)
         return cached[1].get(value.lower())
+
+    def by_time(self, collection: str, prop: str) -> TimeOrder:
+        """The items with a date in ``prop``, sorted by it, rebuilt when the collection changes
+        (callers hold ``lock``): a date-range filter bisects instead of scanning."""
+        items = self.collections.get(collection, [])
+        stamp = (self.generation, len(items), id(items))
+        cached = self._orders.get((collection, prop))
+        if cached is None or cached[0] != stamp:
+            cached = self._orders[(collection, prop)] = (stamp, TimeOrder.of(items, prop))
+        return cached[1]
+
+
+@dataclass(frozen=True, slots=True)
+class TimeOrder:
+    """``keys[i]`` is the date of ``items[i]``; ``positions[i]`` its place in the collection."""
+
+    keys: list[datetime]
+    positions: list[int]
+    items: list[Json]
+
+    @classmethod
+    def of(cls, items: list[Json], prop: str) -> TimeOrder:
+        dated = []
+        for position, item in enumerate(items):
+            try:
+                dated.append((parse_datetime(str(item.get(prop, ""))), position, item))
+            except ValueError:
+                continue  # no date: no date comparison selects it
+        dated.sort(key=lambda entry: (entry[0], entry[1]))
+        return cls([d[0] for d in dated], [d[1] for d in dated], [d[2] for d in dated])
+
+    def between(
+        self, low: datetime | None, low_open: bool, high: datetime | None, high_open: bool
+    ) -> list[Json]:
+        """The items dated in the range, in collection order."""
+        start = 0 if low is None else (bisect_right if low_open else bisect_left)(self.keys, low)
+        end = len(self.keys)
+        if high is not None:
+            end = (bisect_left if high_open else bisect_right)(self.keys, high)
+        chosen = sorted(range(start, max(start, end)), key=self.positions.__getitem__)
+        return [self.items[i] for i in chosen]
 
 
 def load_fixture(fixture: Mapping[str, Any] | Path | str) -> Mapping[str, Any]:
