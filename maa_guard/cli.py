@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 from maa_guard import __version__
 from maa_guard.errors import EXIT_INCOMPLETE, MaaGuardError
@@ -24,6 +26,8 @@ AUTH_METHODS = (
 CLOUDS = ("global", "usgov", "usgov-dod", "china")
 
 Handler = Callable[[argparse.Namespace], int]
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+CommandGroup: TypeAlias = Callable[[SubParsers, argparse.ArgumentParser], None]
 FORMATS = ("table", "json", "sarif", "junit", "html", "markdown", "csv")
 SEVERITIES = ("critical", "high", "medium", "low")
 
@@ -57,7 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inventory(commands, common)
     _add_rules(commands, common)
     _add_live_commands(commands, common)
+    for add_commands in _command_groups():
+        add_commands(commands, common)
     return parser
+
+
+def _command_groups() -> tuple[CommandGroup, ...]:
+    """Parsers of the change-workflow commands live beside their handlers' modules."""
+    from maa_guard import cli_approval, cli_review
+
+    return (cli_review.add_commands, cli_approval.add_commands)
 
 
 def _add_input(command: argparse.ArgumentParser) -> None:
@@ -204,6 +217,15 @@ def _add_live_commands(
     emulate.set_defaults(handler="run_emulate")
 
 
+def resolve_handler(name: str) -> Handler:
+    """``run_x`` names a function in :mod:`maa_guard.commands`; ``module:run_x`` one elsewhere.
+    Imported only when called, so that ``--help`` stays fast."""
+    module_name, _, function = name.rpartition(":")
+    module = importlib.import_module(module_name or "maa_guard.commands")
+    handler: Handler = getattr(module, function)
+    return handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -213,10 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        from maa_guard import commands  # imported here: `--help` stays fast
-
-        handler: Handler = getattr(commands, args.handler)
-        return handler(args)
+        return resolve_handler(args.handler)(args)
     except MaaGuardError as error:
         print(f"error: {error.message}", file=sys.stderr)
         if error.hint:
