@@ -84,7 +84,7 @@ def _add_input(command: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_live(command: argparse.ArgumentParser) -> None:
+def add_live_options(command: argparse.ArgumentParser) -> None:
     """Options for collecting from Graph; naming --auth or --graph-endpoint collects live."""
     live = command.add_argument_group("live collection (read-only)")
     live.add_argument(
@@ -113,7 +113,7 @@ def _add_scan(
 ) -> None:
     scan = commands.add_parser("scan", parents=[common], help="run the rules over a tenant")
     _add_input(scan)
-    _add_live(scan)
+    add_live_options(scan)
     scan.add_argument(
         "--format",
         choices=FORMATS,
@@ -189,7 +189,7 @@ def _add_live_commands(
     snapshot.add_argument(
         "--allow-incomplete", action="store_true", help="exit 0 even when a source is not complete"
     )
-    _add_live(snapshot)
+    add_live_options(snapshot)
     snapshot.set_defaults(handler="run_snapshot")
     permissions = commands.add_parser(
         "permissions", parents=[common], help="the Graph application permissions maa-guard needs"
@@ -197,7 +197,7 @@ def _add_live_commands(
     permissions.add_argument(
         "--check", action="store_true", help="compare with the roles of the token in use"
     )
-    _add_live(permissions)
+    add_live_options(permissions)
     permissions.set_defaults(handler="run_permissions")
     emulate = commands.add_parser(
         "emulate", parents=[common], help="serve a tenant as a loopback Graph emulator"
