@@ -68,9 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_groups() -> tuple[CommandGroup, ...]:
     """Parsers of the change-workflow commands live beside their handlers' modules."""
-    from maa_guard import cli_approval, cli_review
+    from maa_guard import cli_approval, cli_exclusions, cli_history, cli_impact, cli_review
 
-    return (cli_review.add_commands, cli_approval.add_commands)
+    return (
+        cli_review.add_commands,
+        cli_exclusions.add_commands,
+        cli_approval.add_commands,
+        cli_impact.add_commands,
+        cli_history.add_commands,
+    )
 
 
 def _add_input(command: argparse.ArgumentParser) -> None:

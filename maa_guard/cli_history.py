@@ -1,0 +1,12 @@
+"""Parsers for `history list` and `diff` (recorded scans and drift)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    """Register this group's subcommands; handlers are named ``"module:function"``."""
