@@ -198,3 +198,26 @@ def _merge(merged: dict[tuple[str, str], ExcludedApp], item: ExcludedApp) -> Non
         display_name=existing.display_name or item.display_name,
         service_principal_id=existing.service_principal_id or item.service_principal_id,
     )
+
+
+POLICIES_PATH = "/deviceManagement/operationApprovalPolicies"
+
+
+@dataclass(frozen=True, slots=True)
+class ExclusionWrite:
+    """The Graph write that sets one policy's exclusions; it goes through MAA approval itself."""
+
+    method: str
+    path: str
+    body: dict[str, list[str]]
+
+
+def exclusion_write(policy_id: str, app_ids: Iterable[str], property_name: str) -> ExclusionWrite:
+    """PATCH the whole list: the provisional property holds every excluded appId of the policy."""
+    listed = list(dict.fromkeys(app_ids))
+    return ExclusionWrite("PATCH", f"{POLICIES_PATH}/{policy_id}", {property_name: listed})
+
+
+def tenant_exclusions_of(policy: AccessPolicy) -> tuple[Exclusion, ...]:
+    """A policy's exclusions as the tenant holds them (not the ones only declared in config)."""
+    return tuple(e for e in policy.exclusions if e.source in TENANT_SOURCES)
