@@ -1,0 +1,29 @@
+"""Where maa-guard keeps its databases when no path is given: the platform's user data folder."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+APP_FOLDER = "maa-guard"
+
+
+def user_data_dir(environ: Mapping[str, str] | None = None, platform: str | None = None) -> Path:
+    """``$XDG_DATA_HOME/maa-guard`` (``~/.local/share``) on Linux, ``%LOCALAPPDATA%\\maa-guard``
+    on Windows, ``~/Library/Application Support/maa-guard`` on macOS. Not created here."""
+    env = os.environ if environ is None else environ
+    system = sys.platform if platform is None else platform
+    if system.startswith("win"):
+        base = env.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+    elif system == "darwin":
+        base = str(Path.home() / "Library" / "Application Support")
+    else:
+        base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / APP_FOLDER
+
+
+def default_database(name: str, environ: Mapping[str, str] | None = None) -> Path:
+    """A database file in the user data folder, e.g. ``state.db`` or ``history.db``."""
+    return user_data_dir(environ) / name
