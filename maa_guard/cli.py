@@ -68,7 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_groups() -> tuple[CommandGroup, ...]:
     """Parsers of the change-workflow commands live beside their handlers' modules."""
-    from maa_guard import cli_approval, cli_exclusions, cli_history, cli_impact, cli_review
+    from maa_guard import (
+        cli_approval,
+        cli_exclusions,
+        cli_fleet,
+        cli_history,
+        cli_impact,
+        cli_review,
+    )
 
     return (
         cli_review.add_commands,
@@ -76,6 +83,7 @@ def _command_groups() -> tuple[CommandGroup, ...]:
         cli_approval.add_commands,
         cli_impact.add_commands,
         cli_history.add_commands,
+        cli_fleet.add_commands,
     )
 
 

@@ -4,11 +4,12 @@ token from the emulator's fake TLS authority, and the collector reads Graph with
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 
 from maa_guard.collect import GraphClient, build_credential, collect, resolve_endpoint
+from maa_guard.collect.auth import show_device_code
 from maa_guard.config import Settings
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
 from maa_guard.emulator.authority import authority_for
@@ -59,3 +60,15 @@ def test_env_auth_with_a_client_secret_collects_through_the_real_credential(
         SOURCES, SourceState.COMPLETE
     )
     assert sorted(p.id for p in snapshot.policies) == sorted(p.id for p in DEMO.policies)
+
+
+def test_device_code_instructions_go_to_stderr_with_only_printable_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    expires = datetime(2026, 3, 1, 9, 5, tzinfo=timezone.utc)
+    show_device_code("https://microsoft.com/devicelogin\x1b[2J", "F7K2\n9QXB\x07", expires)
+    assert capsys.readouterr() == (
+        "",
+        "To sign in, open https://microsoft.com/devicelogin[2J in a browser and enter the code "
+        "F7K29QXB (valid until 2026-03-01 09:05 UTC).\n",
+    )

@@ -417,7 +417,7 @@ def test_the_client_has_no_write_methods() -> None:
 def test_env_and_workload_identity_build_the_azure_identity_classes(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    from azure.identity import EnvironmentCredential, WorkloadIdentityCredential
+    from azure.identity import ClientSecretCredential, WorkloadIdentityCredential
 
     token_file = tmp_path / "oidc.jwt"
     token_file.write_text("header.payload.signature")
@@ -427,9 +427,10 @@ def test_env_and_workload_identity_build_the_azure_identity_classes(
         "AZURE_CLIENT_SECRET": "not-used",
         "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
     }
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
-    assert isinstance(build_credential("env", GLOBAL, environ), EnvironmentCredential)
+    # The process environment names no app: ``env`` must read the mapping it is given.
+    for name in environ:
+        monkeypatch.delenv(name, raising=False)
+    assert isinstance(build_credential("env", GLOBAL, environ), ClientSecretCredential)
     workload = build_credential("workload-identity", GLOBAL, environ)
     assert isinstance(workload, WorkloadIdentityCredential)
 

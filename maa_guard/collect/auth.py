@@ -7,6 +7,11 @@ identity, managed identity, Azure CLI. When every step fails, :class:`Authentica
 
 ``token`` reads a pre-fetched bearer token from ``MAA_GUARD_ACCESS_TOKEN`` only, never from
 a flag, to keep it out of shell history. No token or secret is ever put in a message or log.
+
+``managed-identity`` uses the host's token endpoint (IMDS, App Service, Arc...) as
+azure-identity finds it from the environment; ``AZURE_CLIENT_ID`` selects a user-assigned
+identity. ``device-code`` shows its sign-in instructions on stderr, so that a report written
+to stdout stays clean.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -144,7 +151,13 @@ def build_credential(
     problem = unconfigured(method, environ, which)
     if problem:
         raise AuthenticationError(f"--auth {method}: {problem}", FIXES[method])
-    return _FACTORIES[method](endpoint, environ)
+    try:
+        return _FACTORIES[method](endpoint, environ)
+    except (OSError, ValueError) as error:  # an unreadable or malformed certificate file
+        raise AuthenticationError(
+            f"--auth {method}: the credential cannot be built: {_first_line(error)}",
+            FIXES[method],
+        ) from None
 
 
 def default_chain(
@@ -201,16 +214,28 @@ def _authority(endpoint: Endpoint, environ: Mapping[str, str]) -> dict[str, Any]
     if not host:
         return {"authority": endpoint.authority}
     hostname = urlsplit(host if "//" in host else f"https://{host}").hostname
-    return {"disable_instance_discovery": True} if hostname in _LOOPBACK else {}
+    if hostname in _LOOPBACK:
+        return {"authority": host, "disable_instance_discovery": True}
+    return {"authority": host}
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _env(endpoint: Endpoint, environ: Mapping[str, str]) -> Any:
-    from azure.identity import EnvironmentCredential
+    """EnvironmentCredential's choice (a secret first, else a certificate), read from ``environ``
+    rather than the process environment, so that a fleet scan can give each tenant its own."""
+    secret = environ.get("AZURE_CLIENT_SECRET")
+    if not secret:
+        return _certificate(endpoint, environ)
+    from azure.identity import ClientSecretCredential
 
-    return EnvironmentCredential(**_authority(endpoint, environ))
+    return ClientSecretCredential(
+        environ["AZURE_TENANT_ID"],
+        environ["AZURE_CLIENT_ID"],
+        secret,
+        **_authority(endpoint, environ),
+    )
 
 
 def _certificate(endpoint: Endpoint, environ: Mapping[str, str]) -> Any:
@@ -256,7 +281,22 @@ def _device_code(endpoint: Endpoint, environ: Mapping[str, str]) -> Any:
         options["client_id"] = environ["AZURE_CLIENT_ID"]
     if environ.get("AZURE_TENANT_ID"):
         options["tenant_id"] = environ["AZURE_TENANT_ID"]
-    return DeviceCodeCredential(**options)
+    return DeviceCodeCredential(prompt_callback=show_device_code, **options)
+
+
+def show_device_code(verification_uri: str, user_code: str, expires_on: datetime) -> None:
+    """The sign-in instructions, on stderr: azure-identity would print them to stdout, into
+    the report. The page and code come off the network, so only printable text is shown."""
+    print(
+        f"To sign in, open {_printable(verification_uri)} in a browser and enter the code "
+        f"{_printable(user_code)} (valid until {expires_on:%Y-%m-%d %H:%M} UTC).",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _printable(text: str) -> str:
+    return "".join(char for char in text if char.isprintable())[:300]
 
 
 _Factory = Callable[[Endpoint, Mapping[str, str]], Any]
@@ -276,4 +316,5 @@ __all__ = [
     "ChainCredential",
     "StaticTokenCredential",
     "build_credential",
+    "show_device_code",
 ]

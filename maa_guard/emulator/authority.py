@@ -1,11 +1,18 @@
 """A fake Microsoft Entra authority over TLS on loopback, so real azure-identity credentials
-(``ClientSecretCredential``, ``CertificateCredential``, ``WorkloadIdentityCredential``) get the
-emulator's bearer tokens. MSAL insists on https; the certificate is self-signed for 127.0.0.1
-and written to ``ca_file`` for ``connection_verify=`` (see the feasibility note, section 4).
+(``ClientSecretCredential``, ``CertificateCredential``, ``WorkloadIdentityCredential``,
+``DeviceCodeCredential``) get the emulator's bearer tokens. MSAL insists on https; the
+certificate is self-signed for 127.0.0.1 and written to ``ca_file`` for ``connection_verify=``
+(see the feasibility note, section 4).
+
+The device-code flow (``POST /{tenant}/oauth2/v2.0/devicecode``, then polls of ``/token``) is
+served when a :class:`SignedInUser` is given: the first ``pending_polls`` polls answer
+``authorization_pending``, as while the person is still signing in; the next one issues that
+user's delegated token.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import json
@@ -13,8 +20,10 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from secrets import choice, token_urlsafe
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -27,7 +36,27 @@ from cryptography.x509.oid import NameOID
 from maa_guard.emulator.server import Emulator
 
 Issuer = Callable[[Mapping[str, str]], "str | None"]
+Answer = tuple[int, dict[str, Any]]
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 _LOGGED_FORM = ("grant_type", "client_id", "scope")
+_USER_CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+@dataclass(frozen=True, slots=True)
+class SignedInUser:
+    """Who completes a device-code sign-in: a fixture user and their delegated bearer token."""
+
+    user_id: str
+    username: str
+    tenant_id: str
+    token: str
+
+
+@dataclass(slots=True)
+class _DeviceFlow:
+    client_id: str
+    scope: str
+    pending: int
 
 
 class _Server(ThreadingHTTPServer):
@@ -53,8 +82,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         form = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
-        status, body = self.server.authority.token(form)
-        self._send(status, body)
+        parts = urlsplit(self.path).path.strip("/").split("/")
+        endpoint = parts[1:] if len(parts) == 4 else []
+        if endpoint == ["oauth2", "v2.0", "token"]:
+            self._send(*self.server.authority.token(form))
+        elif endpoint == ["oauth2", "v2.0", "devicecode"]:
+            self._send(*self.server.authority.device_code(form))
+        else:
+            self._send(404, {"error": "not_found"})
 
     def _send(self, status: int, body: Mapping[str, Any]) -> None:
         payload = json.dumps(body).encode()
@@ -66,11 +101,32 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FakeAuthority:
-    """``with FakeAuthority(issue) as authority:``; ``issue(form)`` returns a token or None."""
+    """``with FakeAuthority(issue) as authority:``; ``issue(form)`` returns a token or None.
 
-    def __init__(self, issue: Issuer, host: str = "127.0.0.1", port: int = 0) -> None:
+    ``device_user`` enables the device-code flow; ``device_interval`` is the polling interval
+    announced to the client (Entra says 5 seconds; 0 keeps tests quick). ``token_requests`` and
+    ``device_code_requests`` log grant type, client id and scope only; ``user_codes`` holds the
+    codes a person would have been shown.
+    """
+
+    def __init__(
+        self,
+        issue: Issuer,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        device_user: SignedInUser | None = None,
+        pending_polls: int = 1,
+        device_interval: int = 0,
+    ) -> None:
         self.issue, self.host, self.port = issue, host, port
+        self.device_user, self.pending_polls = device_user, pending_polls
+        self.device_interval = device_interval
         self.token_requests: list[dict[str, str]] = []
+        self.device_code_requests: list[dict[str, str]] = []
+        self.user_codes: list[str] = []
+        self._flows: dict[str, _DeviceFlow] = {}
+        self._lock = threading.Lock()
         self._directory = tempfile.TemporaryDirectory(prefix="maa-authority-")
         self.ca_file = Path(self._directory.name) / "ca.pem"
         self._server: _Server | None = None
@@ -94,13 +150,75 @@ class FakeAuthority:
             "tenant_region_scope": None,
         }
 
-    def token(self, form: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+    def token(self, form: Mapping[str, str]) -> Answer:
         self.token_requests.append({k: form[k] for k in _LOGGED_FORM if k in form})
+        if form.get("grant_type") == DEVICE_CODE_GRANT:
+            return self._poll(form)
         issued = self.issue(form)
         if issued is None:
             description = "AADSTS7000215: Invalid client secret provided."
             return 401, {"error": "invalid_client", "error_description": description}
         return 200, {"token_type": "Bearer", "expires_in": 3599, "access_token": issued}
+
+    def device_code(self, form: Mapping[str, str]) -> Answer:
+        """Starts a sign-in: a device code for the client to poll with, a user code to show."""
+        self.device_code_requests.append({k: form[k] for k in _LOGGED_FORM if k in form})
+        if self.device_user is None:
+            description = "AADSTS7000218: the device code flow is not enabled for this client."
+            return 400, {"error": "invalid_client", "error_description": description}
+        device_code = token_urlsafe(32)
+        user_code = "".join(choice(_USER_CODE_LETTERS) for _ in range(9))
+        self.user_codes.append(user_code)
+        with self._lock:
+            flow = _DeviceFlow(form.get("client_id", ""), form.get("scope", ""), self.pending_polls)
+            self._flows[device_code] = flow
+        page = f"{self.url}/devicelogin"
+        return 200, {
+            "device_code": device_code,
+            "user_code": user_code,
+            "verification_uri": page,
+            "expires_in": 900,
+            "interval": self.device_interval,
+            "message": f"To sign in, use a web browser to open the page {page} "
+            f"and enter the code {user_code} to authenticate.",
+        }
+
+    def _poll(self, form: Mapping[str, str]) -> Answer:
+        user = self.device_user
+        with self._lock:
+            flow = self._flows.get(form.get("device_code", ""))
+            if user is None or flow is None or flow.client_id != form.get("client_id"):
+                description = "AADSTS70000: The provided value for 'device_code' is not valid."
+                return 400, {"error": "invalid_grant", "error_description": description}
+            if flow.pending > 0:
+                flow.pending -= 1
+                description = "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending."
+                return 400, {"error": "authorization_pending", "error_description": description}
+            del self._flows[form["device_code"]]
+        return 200, self._user_tokens(user, flow.client_id, flow.scope)
+
+    def _user_tokens(self, user: SignedInUser, client_id: str, scope: str) -> dict[str, Any]:
+        now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+        claims = {
+            "aud": client_id,
+            "iss": f"{self.url}/{user.tenant_id}/v2.0",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "sub": user.user_id,
+            "oid": user.user_id,
+            "tid": user.tenant_id,
+            "preferred_username": user.username,
+        }
+        client_info = {"uid": user.user_id, "utid": user.tenant_id}
+        return {
+            "token_type": "Bearer",
+            "scope": scope,
+            "expires_in": 3599,
+            "access_token": user.token,
+            "id_token": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}.",
+            "client_info": _b64(client_info),
+        }
 
     def start(self) -> FakeAuthority:
         server = _Server((self.host, self.port), _Handler)
@@ -131,6 +249,10 @@ class FakeAuthority:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _b64(data: Mapping[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
 def _write_certificate(host: str, cert_file: Path) -> Path:
@@ -165,22 +287,44 @@ def _write_certificate(host: str, cert_file: Path) -> Path:
     return key_file
 
 
-def authority_for(emulator: Emulator, secrets: Mapping[str, str]) -> FakeAuthority:
+def authority_for(
+    emulator: Emulator, secrets: Mapping[str, str], *, device_user_id: str | None = None
+) -> FakeAuthority:
     """An authority issuing the emulator's app-only token for a client: by client secret
-    (``secrets`` maps appId -> secret) or by any client assertion (not verified)."""
+    (``secrets`` maps appId -> secret) or by any client assertion (not verified); and, with
+    ``device_user_id``, that user's delegated token at the end of a device-code sign-in."""
 
     def issue(form: Mapping[str, str]) -> str | None:
         client = form.get("client_id", "")
         secret_ok = "client_secret" in form and secrets.get(client) == form["client_secret"]
         if not (secret_ok or "client_assertion" in form):
             return None
-        return next(
-            (
-                token
-                for token, principal in emulator.tenant.tokens.items()
-                if principal.app_only and principal.app_id == client
-            ),
-            None,
-        )
+        return app_only_token(emulator, client)
 
-    return FakeAuthority(issue)
+    device_user = None if device_user_id is None else signed_in_user(emulator, device_user_id)
+    return FakeAuthority(issue, device_user=device_user)
+
+
+def app_only_token(emulator: Emulator, app_id: str) -> str | None:
+    """The fixture's bearer token for ``app_id``'s app-only calls, if it has one."""
+    return next(
+        (
+            token
+            for token, principal in emulator.tenant.tokens.items()
+            if principal.app_only and principal.app_id == app_id
+        ),
+        None,
+    )
+
+
+def signed_in_user(emulator: Emulator, user_id: str) -> SignedInUser:
+    """``user_id`` as a device-code sign-in completes it: their delegated token in the fixture."""
+    tenant = emulator.tenant
+    token = next(
+        (t for t, p in tenant.tokens.items() if p.kind == "user" and p.id == user_id), None
+    )
+    if token is None:
+        raise ValueError(f"the fixture has no delegated token for user {user_id}")
+    user = tenant.find("users", user_id) or {}
+    username = str(user.get("userPrincipalName") or f"{user_id}@{tenant.id or 'tenant'}")
+    return SignedInUser(user_id, username, tenant.id, token)

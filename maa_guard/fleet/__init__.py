@@ -1,0 +1,1 @@
+"""Many tenants in one run: `maa-guard fleet scan`."""
