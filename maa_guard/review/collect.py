@@ -1,0 +1,215 @@
+"""Live, read-only collection of just what one app's review needs, into a Snapshot.
+
+APP is resolved first (a mistyped APP costs one or two requests, not an audit log). Then, at
+once: the access policies, Conditional Access, tenant facts, the audit log of the window (read
+whole, in the collector's parallel time slices, and filtered here: the Intune audit API
+documents no filter on the actor, and the same events give the audit-log exclusions of the
+policies), the app's service principal, application, owners, federated credentials and Graph
+permissions (``collect.apps``) and its sign-in activity. The snapshot holds that one app; each
+source's completeness is recorded as the collector records it, and reported as it finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sys
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, TextIO, TypeVar
+
+from maa_guard import __version__
+from maa_guard.collect.apps import collect_service_principals
+from maa_guard.collect.collector import DEFAULT_WINDOW_DAYS, Progress, collection_window
+from maa_guard.collect.common import Outcome
+from maa_guard.collect.graph import GraphClient
+from maa_guard.collect.intune import PolicyOutcome, collect_audit_events, collect_policies
+from maa_guard.collect.tenant import collect_conditional_access, collect_tenant
+from maa_guard.config import Settings
+from maa_guard.errors import UsageError
+from maa_guard.exclusions import exclusions_from_audit_events
+from maa_guard.live import LiveOptions
+from maa_guard.model import SourceState
+from maa_guard.review.lookup import app_sign_in, resolve_live
+from maa_guard.review.model import REVIEW_SOURCES
+from maa_guard.snapshot import (
+    SCHEMA_VERSION,
+    AccessPolicy,
+    AuditEvent,
+    Snapshot,
+    SourceStatus,
+)
+
+T = TypeVar("T")
+
+
+async def collect_for_review(
+    client: GraphClient,
+    app_ref: str,
+    settings: Settings,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    *,
+    now: datetime | None = None,
+    tenant_id: str = "",
+    progress: Progress | None = None,
+) -> Snapshot:
+    """A snapshot holding the app ``app_ref`` names and what its review needs."""
+    moment = now or datetime.now(timezone.utc)
+    window = collection_window(moment, window_days)
+    tell = progress or _silent
+    chosen = await resolve_live(client, app_ref)
+    found, ca, audit_log, tenant, sps, sign_ins = await asyncio.gather(
+        _policies(client, settings, tell),
+        _told(tell, "conditional_access", collect_conditional_access(client)),
+        _told(tell, "audit_events", collect_audit_events(client, window)),
+        collect_tenant(client, tenant_id),
+        _told(tell, "service_principals", collect_service_principals(client, [chosen.app_id])),
+        _told(tell, "sign_in_activity", app_sign_in(client, chosen.app_id, window)),
+    )
+    app_ids = {chosen.app_id.lower(), chosen.service_principal_id.lower()}
+    events = _own_events(audit_log.items, app_ids)
+    parts: dict[str, Outcome[Any]] = {
+        "access_policies": found.policies,
+        "service_principals": sps,
+        "conditional_access": ca,
+        "audit_events": Outcome(events, audit_log.status),
+        "sign_in_activity": sign_ins,
+    }
+    sources = {name: outcome.status for name, outcome in parts.items()}
+    sources["exclusions"] = _exclusions_status(found, audit_log.status, settings)
+    return Snapshot(
+        schema_version=SCHEMA_VERSION,
+        tool_version=__version__,
+        collected_at=moment,
+        tenant=tenant,
+        window=window,
+        sources=sources,
+        policies=_with_own_exclusions(found.policies.items, audit_log.items, app_ids),
+        service_principals=sps.items,
+        conditional_access_policies=ca.items,
+        audit_events=events,
+        sign_in_activity=sign_ins.items,
+    )
+
+
+def _silent(source: str, status: SourceStatus, count: int) -> None:
+    return None
+
+
+async def _told(tell: Progress, name: str, work: Awaitable[Outcome[T]]) -> Outcome[T]:
+    outcome = await work
+    tell(name, outcome.status, len(outcome.items))
+    return outcome
+
+
+async def _policies(client: GraphClient, settings: Settings, tell: Progress) -> PolicyOutcome:
+    found = await collect_policies(client, settings.exclusions_property)
+    tell("access_policies", found.policies.status, len(found.policies.items))
+    return found
+
+
+def _own_events(events: tuple[AuditEvent, ...], app_ids: set[str]) -> tuple[AuditEvent, ...]:
+    return tuple(e for e in events if (e.actor.application_id or "").lower() in app_ids)
+
+
+def _with_own_exclusions(
+    policies: tuple[AccessPolicy, ...], events: tuple[AuditEvent, ...], app_ids: set[str]
+) -> tuple[AccessPolicy, ...]:
+    """Each policy with this app's exclusions only: its policy property, then the audit log."""
+    from_audit = exclusions_from_audit_events(events, [p.id for p in policies])
+    return tuple(
+        dataclasses.replace(
+            policy,
+            exclusions=tuple(
+                e
+                for e in (*policy.exclusions, *from_audit.get(policy.id, ()))
+                if e.app_id.lower() in app_ids
+            ),
+        )
+        for policy in policies
+    )
+
+
+def _exclusions_status(
+    found: PolicyOutcome, audit: SourceStatus, settings: Settings
+) -> SourceStatus:
+    """As the collector judges it: the policies, then the audit log, then the property."""
+    policies = found.policies.status
+    if policies.state is not SourceState.COMPLETE:
+        return policies
+    if audit.state is not SourceState.COMPLETE:
+        return SourceStatus(SourceState.PARTIAL, f"audit-log exclusions: {audit.reason}")
+    if found.policies.items and not found.property_seen:
+        return SourceStatus(
+            SourceState.PARTIAL,
+            f"no access policy carries the property {settings.exclusions_property!r}; "
+            "exclusions older than the audit window cannot be seen",
+        )
+    return policies
+
+
+def collect_for_review_sync(
+    client_factory: Callable[[], GraphClient],
+    app_ref: str,
+    settings: Settings,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    *,
+    now: datetime | None = None,
+    tenant_id: str = "",
+    progress: Progress | None = None,
+) -> Snapshot:
+    """For callers without an event loop; the client is built and closed inside the loop."""
+
+    async def run() -> Snapshot:
+        async with client_factory() as client:
+            return await collect_for_review(
+                client,
+                app_ref,
+                settings,
+                window_days,
+                now=now,
+                tenant_id=tenant_id,
+                progress=progress,
+            )
+
+    return asyncio.run(run())
+
+
+@contextmanager
+def review_progress(
+    stream: TextIO, environ: Mapping[str, str], quiet: bool
+) -> Iterator[Progress | None]:
+    """The collection progress display, with a row per source a review reads."""
+    from maa_guard.progress import plain_progress, rich_progress, wants_rich
+
+    if quiet:
+        yield None
+    elif wants_rich(stream, environ):
+        from rich.console import Console
+
+        with rich_progress(Console(file=stream), REVIEW_SOURCES) as report:
+            yield report
+    else:
+        yield plain_progress(stream)
+
+
+def collect_live_for_review(
+    options: LiveOptions, app_ref: str, settings: Settings, environ: Mapping[str, str]
+) -> Snapshot:
+    """As ``live.collect_live``, for one app; progress goes to stderr."""
+    from maa_guard.collect import build_credential, resolve_endpoint
+
+    if options.days < 1:
+        raise UsageError("--days must be at least 1", "the audit window, in days (default 30)")
+    endpoint = resolve_endpoint(options.cloud, options.graph_endpoint)
+    credential = build_credential(options.auth, endpoint, environ)
+    with review_progress(sys.stderr, environ, options.quiet) as progress:
+        return collect_for_review_sync(
+            lambda: GraphClient(credential, endpoint, timeout=options.timeout),
+            app_ref,
+            settings,
+            options.days,
+            tenant_id=environ.get("AZURE_TENANT_ID", ""),
+            progress=progress,
+        )
