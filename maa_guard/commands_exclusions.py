@@ -7,10 +7,17 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from maa_guard.commands import live_options
 from maa_guard.errors import EXIT_OK, UsageError
 from maa_guard.scan import ScanRequest, settings_for, snapshot_for
+
+if TYPE_CHECKING:
+    from maa_guard.config import Settings
+    from maa_guard.draft_build import DraftRequest
+    from maa_guard.review import Review
+    from maa_guard.snapshot import Snapshot
 
 
 def _request(args: argparse.Namespace) -> ScanRequest:
@@ -34,4 +41,80 @@ def run_exclusions_export(args: argparse.Namespace) -> int:
     else:
         write_atomically(args.output, text)
         print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_exclusions_draft(args: argparse.Namespace) -> int:
+    """Review every app added, then write the change request file (nothing is sent)."""
+    from maa_guard.draft_build import build_draft
+    from maa_guard.drafts import draft_to_json
+    from maa_guard.files import write_atomically
+
+    draft_request = _draft_request(args)
+    request = _request(args)
+    _one_input(request)
+    settings = settings_for(request, os.environ, Path.cwd())
+    snapshot = snapshot_for(request, settings, os.environ)
+    reviews = [_review(request, snapshot, app, draft_request.policy, settings) for app in args.add]
+    now = datetime.now(timezone.utc)
+    draft_file = build_draft(snapshot, draft_request, reviews, settings.exclusions_property, now)
+    write_atomically(args.output, draft_to_json(draft_file))
+    print(
+        f"wrote {args.output}: review it with 'maa-guard exclusions show {args.output}', "
+        f"then send it with 'maa-guard exclusions submit {args.output}'",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _draft_request(args: argparse.Namespace) -> DraftRequest:
+    from maa_guard.approval.justification import REFERENCE_LENGTH, check_justification
+    from maa_guard.draft_build import DraftRequest, sent_justification
+
+    draft_request = DraftRequest(
+        policy=args.policy,
+        removes=tuple(args.remove),
+        justification=args.justification.strip(),
+        ticket=args.ticket.strip(),
+        accept_risk=args.accept_risk.strip(),
+    )
+    check_justification(draft_request.justification)
+    check_justification(
+        sent_justification(draft_request.justification, draft_request.ticket), REFERENCE_LENGTH
+    )
+    return draft_request
+
+
+def _one_input(request: ScanRequest) -> None:
+    inputs = [request.demo, request.snapshot is not None, request.live is not None]
+    if sum(inputs) != 1:
+        raise UsageError(
+            "give one input: --snapshot FILE, --demo, or --auth / --graph-endpoint to collect",
+            "e.g. maa-guard exclusions draft --demo --policy 'Apps - Windows' --add APP ...",
+        )
+
+
+def _review(
+    request: ScanRequest, snapshot: Snapshot, app: str, policy_ref: str, settings: Settings
+) -> Review:
+    """Offline from the snapshot; live through a collection of just what the app needs."""
+    from maa_guard.draft_build import find_policy
+    from maa_guard.review import review_app
+
+    policy_id = find_policy(snapshot, policy_ref).id
+    if request.live is None:
+        return review_app(snapshot, app, settings, policy_ids=(policy_id,))
+    from maa_guard.review.collect import collect_live_for_review
+
+    own = collect_live_for_review(request.live, app, settings, os.environ)
+    resolved = own.service_principals[0].app_id if own.service_principals else app
+    return review_app(own, resolved, settings, policy_ids=(policy_id,))
+
+
+def run_exclusions_show(args: argparse.Namespace) -> int:
+    """A draft as Markdown, after checking it is intact."""
+    from maa_guard.draft_render import draft_to_markdown
+    from maa_guard.drafts import load_draft
+
+    sys.stdout.write(draft_to_markdown(load_draft(args.draft)))
     return EXIT_OK

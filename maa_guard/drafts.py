@@ -37,9 +37,12 @@ class ChangeAction(Enum):
 
 @dataclass(frozen=True, slots=True)
 class DraftApp:
+    """``sources``: where the tenant's exclusion was seen (policy-property, audit-log)."""
+
     app_id: str
     display_name: str = ""
     service_principal_id: str | None = None
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
