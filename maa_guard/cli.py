@@ -75,6 +75,7 @@ def _command_groups() -> tuple[CommandGroup, ...]:
         cli_history,
         cli_impact,
         cli_review,
+        cli_watch,
     )
 
     return (
@@ -84,6 +85,7 @@ def _command_groups() -> tuple[CommandGroup, ...]:
         cli_impact.add_commands,
         cli_history.add_commands,
         cli_fleet.add_commands,
+        cli_watch.add_commands,
     )
 
 
@@ -139,6 +141,12 @@ def _add_scan(
         default=[],
         metavar="FORMAT=PATH",
         help="also write FORMAT to PATH (repeatable)",
+    )
+    scan.add_argument(
+        "--record", action="store_true", help="store the scan in the history (maa-guard diff)"
+    )
+    scan.add_argument(
+        "--history", metavar="URL", help="history database: a SQLite path or a PostgreSQL URL"
     )
     scan.add_argument("--fail-on", choices=SEVERITIES, help="lowest failing severity (high)")
     scan.add_argument(

@@ -10,10 +10,11 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from maa_guard.errors import EXIT_INCOMPLETE, EXIT_OK
+from maa_guard.errors import EXIT_INCOMPLETE, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
     from maa_guard.engine import ScanResult
+    from maa_guard.history import HistoryRecorder
     from maa_guard.live import LiveOptions
     from maa_guard.reporters import OutputFormat, RenderOptions
 
@@ -37,6 +38,7 @@ def run_scan(args: argparse.Namespace) -> int:
     from maa_guard.scan import run_scan as scan
 
     outputs = parse_outputs(args.output)
+    recorder = _history_recorder(args)
     flags = {
         "fail_on": args.fail_on,
         "exit_zero": args.exit_zero,
@@ -61,7 +63,22 @@ def run_scan(args: argparse.Namespace) -> int:
     if stdout_format is not OutputFormat.TABLE:  # the table shows its warnings itself
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-    return exit_code(result)
+    if recorder is None:
+        return exit_code(result)
+    from maa_guard.commands_history import record_after_scan
+
+    return record_after_scan(recorder, result, exit_code(result))
+
+
+def _history_recorder(args: argparse.Namespace) -> HistoryRecorder | None:
+    """Checked before the scan: a bad URL or a missing driver is exit 2 before any work."""
+    if not args.record:
+        if args.history:
+            raise UsageError("--history is used with --record", "add --record")
+        return None
+    from maa_guard.commands_history import history_recorder
+
+    return history_recorder(args.history)
 
 
 def _silence_stdout() -> None:

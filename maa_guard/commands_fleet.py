@@ -73,7 +73,7 @@ def _recorder(args: argparse.Namespace) -> Recorder | None:
         if args.history:
             raise UsageError("--history is used with --record", "add --record")
         return None
-    from maa_guard.fleet.record import recorder_for
+    from maa_guard.history import recorder_for
 
     return recorder_for(args.history)
 

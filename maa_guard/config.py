@@ -29,7 +29,8 @@ ENVIRONMENT = {
     "MAA_GUARD_EXCLUSIONS_PROPERTY": "exclusions_property",
 }
 _SCAN_KEYS = {"fail_on", "allow_incomplete", "rules", "skip_rules", "baseline"}
-_TOP_KEYS = {"scan", "graph", "rules", "suppressions", "exclusions"}
+# [watch] and [[notify]] belong to `maa-guard watch` (maa_guard/watch/config.py).
+_TOP_KEYS = {"scan", "graph", "rules", "suppressions", "exclusions", "watch", "notify"}
 _RULE_KEYS = {"enabled", "severity"}
 _SUPPRESSION_KEYS = {"rule", "resource", "reason", "expires"}
 _EXCLUSION_KEYS = {"policy", "app", "owner", "reason", "review_by"}
@@ -251,8 +252,9 @@ def _parameter(value: Any, default: Any, where: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise ConfigError(f"{where}: expected a list of strings")
         if not value:
-            raise ConfigError(f"{where}: expected at least one entry",
-                              "to turn the rule off, set enabled = false")
+            raise ConfigError(
+                f"{where}: expected at least one entry", "to turn the rule off, set enabled = false"
+            )
         unknown = sorted(set(value) - _ALLOWED_VALUES.get(where.rsplit(".", 1)[-1], set(value)))
         if unknown:
             raise ConfigError(f"{where}: unknown value {unknown[0]!r}")

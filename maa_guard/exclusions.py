@@ -69,7 +69,7 @@ def exclusions_from_audit_events(
     known = set(policy_ids)
     current: dict[str, dict[str, Exclusion]] = {}
     for event in sorted(events, key=lambda e: e.activity_date_time):
-        change = _exclusion_change(event, known)
+        change = exclusion_change(event, known)
         if change is None:
             continue
         verb, policy_id, exclusion = change
@@ -81,7 +81,7 @@ def exclusions_from_audit_events(
     return {policy_id: tuple(apps.values()) for policy_id, apps in current.items() if apps}
 
 
-def _exclusion_change(event: AuditEvent, policy_ids: set[str]) -> tuple[str, str, Exclusion] | None:
+def exclusion_change(event: AuditEvent, policy_ids: set[str]) -> tuple[str, str, Exclusion] | None:
     text = f"{event.activity} {event.activity_type}".lower()
     if "exclu" not in text or not (is_success(event) or not event.activity_result.strip()):
         return None

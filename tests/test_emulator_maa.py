@@ -357,3 +357,79 @@ def test_intune_writes_are_throttled_at_100_per_20_seconds() -> None:
         statuses = [client.patch(url, json={"displayName": str(i)}).status_code for i in range(101)]
         assert client.get(url).status_code == 200
     assert statuses == [204] * 100 + [429]
+
+
+# ---- cancelMyRequest (collection-bound), payload properties, the after-filing hook -------------
+
+
+def _cancel(emulator: Emulator, token: str, body: dict[str, Any]) -> httpx.Response:
+    return _send(emulator, "POST", f"{REQUESTS}/cancelMyRequest", token, body)
+
+
+def test_app_only_requester_cancels_its_own_request(emulator: Emulator) -> None:
+    code = _file(emulator)
+    assert _cancel(emulator, "excluded", {"id": code}).status_code == 403  # another app
+    assert _cancel(emulator, "requester", {"id": code}).status_code == 403  # a user
+    response = _cancel(emulator, "automation", {"id": code})
+    assert (response.status_code, response.content) == (204, b"")
+    assert _requests(emulator)[0]["status"] == "cancelled"
+    assert _cancel(emulator, "automation", {"id": code}).status_code == 400  # no longer pending
+    assert _audit_types(emulator) == [
+        "Create OperationApprovalRequest",
+        "Cancel OperationApprovalRequest",
+    ]
+
+
+def test_delegated_requester_cancels_through_the_collection_action(emulator: Emulator) -> None:
+    code = _file(emulator, "requester")
+    assert _cancel(emulator, "approver", {"id": code}).status_code == 403
+    assert _cancel(emulator, "requester", {"id": code}).status_code == 204
+
+
+def test_cancel_my_request_needs_an_existing_id_in_the_body(emulator: Emulator) -> None:
+    missing = _cancel(emulator, "automation", {})
+    assert (missing.status_code, missing.json()["error"]["code"]) == (400, "BadRequest")
+    unknown = _cancel(emulator, "automation", {"id": "aabb1234-5678-9012-abcd-ef0123456789"})
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "ResourceNotFound")
+
+
+def test_entity_bound_cancel_my_request_is_an_unknown_segment(emulator: Emulator) -> None:
+    code = _file(emulator)
+    response = _send(emulator, "POST", f"{REQUESTS}/{code}/cancelMyRequest", "automation", {})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "Resource not found for the segment 'cancelMyRequest'."
+    )
+    assert _requests(emulator)[0]["status"] == "needsApproval"
+
+
+def test_filed_requests_name_their_object(emulator: Emulator) -> None:
+    _file(emulator)
+    wipe = _send(
+        emulator, "POST", "/beta/deviceManagement/managedDevices/d1/wipe", "automation", {},
+        **{"x-msft-approval-justification": _b64("lost laptop")},
+    )  # fmt: skip
+    assert wipe.status_code == 412
+    payloads = [
+        {k: r[k] for k in ("payloadId", "payloadType", "payloadOperation")}
+        for r in _requests(emulator)
+    ]
+    assert payloads == [
+        {"payloadId": "m1", "payloadType": "MobileApp", "payloadOperation": "Update"},
+        {"payloadId": "d1", "payloadType": "ManagedDevice", "payloadOperation": "Action"},
+    ]
+
+
+def test_after_filing_hook_sees_the_code_and_may_replace_the_reply(emulator: Emulator) -> None:
+    from maa_guard.emulator.wire import Reply
+
+    seen: list[str] = []
+
+    def unavailable(code: str) -> Reply:
+        seen.append(code)
+        return Reply(503, {"error": {"code": "ServiceUnavailable", "message": "later"}})
+
+    emulator.service.writes.after_filing = unavailable  # type: ignore[union-attr]
+    response = _patch(emulator, **{"x-msft-approval-justification": _b64("CHG1")})
+    assert response.status_code == 503
+    assert seen == [_requests(emulator)[0]["id"]]

@@ -34,6 +34,7 @@ TENANTS = {
 def _fixture(tenant_id: str, name: str, token: str) -> dict[str, Any]:
     fixture = fixture_from_snapshot(DEMO)
     fixture["tenant"] = {**fixture["tenant"], "id": tenant_id, "displayName": name}
+    fixture["collections"]["organization"] = [{"id": tenant_id, "displayName": name}]
     fixture["tokens"][token] = fixture["tokens"][graphroles.READER_TOKEN]
     return fixture
 
@@ -88,8 +89,11 @@ def test_three_tenants_one_with_broken_credentials(
     }
     assert code == report["exit_code"] == 2
     assert report["counts"] == {"total": 3, "pass": 0, "fail": 2, "incomplete": 0, "error": 1}
-    assert rows["Contoso"]["failing"] == rows["Fabrikam"]["failing"]
-    assert rows["Contoso"]["failing"]["high"] > 0
+    for name, stem in (("Contoso", "Contoso-4c8e2f1a"), ("Fabrikam", "Fabrikam-7d1c0b9e")):
+        report = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
+        assert report["tenant"]["id"] == TENANTS[name]
+        assert rows[name]["failing"] == report["summary"]["failing_by_severity"]
+        assert rows[name]["unverified"] == report["summary"]["by_status"]["error"] == 0
     assert rows["Broken <b>Ltd</b>"]["message"] != ""
     assert "must-not-leak" not in captured.out + captured.err
     assert sorted(p.name for p in out.iterdir()) == [
@@ -98,8 +102,6 @@ def test_three_tenants_one_with_broken_credentials(
         "Fabrikam-7d1c0b9e.html",
         "Fabrikam-7d1c0b9e.json",
     ]
-    contoso = json.loads((out / "Contoso-4c8e2f1a.json").read_text(encoding="utf-8"))
-    assert contoso["tenant"]["id"] == TENANTS["Contoso"]
     page = (tmp_path / "fleet.html").read_text(encoding="utf-8")
     assert "Broken &lt;b&gt;Ltd&lt;/b&gt;" in page and "<b>Ltd" not in page
     assert '<a href="Contoso-4c8e2f1a.html">' in page
@@ -188,3 +190,24 @@ def test_the_terminal_table_shows_hostile_names_inert() -> None:
     assert "[bold]x\\x1b[31m" in table
     assert "\x1b" not in table
     assert "&lt;" in render_html(FleetRun((_outcome("<i>", "pass", 0),), 0, DEMO.collected_at))
+
+
+def test_fleet_scans_meet_in_one_history(
+    emulators: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("FLEET_TOKEN_0", f"token-for-{TENANTS['Contoso']}")
+    monkeypatch.setenv("FLEET_TOKEN_1", f"token-for-{TENANTS['Fabrikam']}")
+    history = str(tmp_path / "shared.db")
+    tenants = str(_tenants_file(tmp_path, emulators))
+    for shard in ("1/2", "2/2"):
+        args = ["fleet", "scan", "--tenants", tenants, "--shard", shard, "--format", "json"]
+        main([*args, "--record", "--history", history, "--quiet"])
+    capsys.readouterr()
+    assert main(["history", "list", "--history", history, "--format", "json"]) == 0
+    scans = json.loads(capsys.readouterr().out)["scans"]
+    assert sorted(s["tenant_id"] for s in scans) == sorted(
+        [TENANTS["Contoso"], TENANTS["Fabrikam"]]
+    )

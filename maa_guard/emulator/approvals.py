@@ -54,8 +54,16 @@ def identity_set(tenant: Tenant, principal: Principal) -> Json:
 
 
 def new_request(
-    tenant: Tenant, principal: Principal, kind: str, text: str, now: datetime, expiry: timedelta
+    tenant: Tenant,
+    principal: Principal,
+    kind: str,
+    text: str,
+    now: datetime,
+    expiry: timedelta,
+    payload: Json | None = None,
 ) -> Json:
+    """A filed request; ``payload`` holds the undocumented ``payload*`` properties that live
+    responses carry (reference 2.2) and that name the object the request is for."""
     stamp = format_datetime(now)
     return {
         "@odata.type": "#microsoft.graph.operationApprovalRequest",
@@ -69,6 +77,7 @@ def new_request(
         "requestJustification": text,
         "approvalJustification": None,
         "requiredOperationApprovalPolicyTypes": [kind],
+        **(payload or {}),
     }
 
 
@@ -83,17 +92,30 @@ def complete(tenant: Tenant, request: Json, principal: Principal, now: datetime)
 
 
 def act(tenant: Tenant, call: Call, target: Target, principal: Principal, now: datetime) -> Reply:
-    """``approve`` / ``reject`` / ``cancelMyRequest`` / ``cancelApproval`` on one request."""
+    """``approve`` / ``reject`` / ``cancelApproval`` on one request (delegated approvers only),
+    or the collection-bound ``cancelMyRequest`` (body ``{"id": ...}``; the requester only)."""
+    if target.relationship == "cancelMyRequest":
+        return _cancel_my_request(tenant, call, principal, now)
     request = tenant.find(REQUESTS, target.item_id)
     assert request is not None
     if principal.app_only:
         return error(403, "Forbidden", "Applications cannot approve or reject approval requests.")
-    if target.relationship in ("cancelMyRequest", "cancelApproval"):
+    if target.relationship == "cancelApproval":
         return _cancel(tenant, request, principal, now)
     refusal = _approval_refusal(tenant, request, principal)
     if refusal is not None:
         return refusal
     return _decide(tenant, call, request, principal, now, _VERBS[target.relationship])
+
+
+def _cancel_my_request(tenant: Tenant, call: Call, principal: Principal, now: datetime) -> Reply:
+    request_id = _json(call.body).get("id")
+    if not isinstance(request_id, str) or not request_id:
+        return error(400, "BadRequest", 'The request body must name the request: {"id": ...}.')
+    request = tenant.find(REQUESTS, request_id)
+    if request is None:
+        return error(404, "ResourceNotFound", f"Resource '{request_id}' was not found.")
+    return _cancel(tenant, request, principal, now)
 
 
 def _approval_refusal(tenant: Tenant, request: Json, principal: Principal) -> Reply | None:
@@ -145,8 +167,7 @@ def _decide(
 
 
 def _cancel(tenant: Tenant, request: Json, principal: Principal, now: datetime) -> Reply:
-    requestor = (request.get("requestor") or {}).get("user") or {}
-    if str(requestor.get("id", "")).lower() != principal.id.lower():
+    if not is_requestor(request, principal):
         return error(403, "Forbidden", "Only the requestor can cancel this request.")
     if request.get("status") not in ("needsApproval", "approved"):
         return error(400, "BadRequest", f"The request is {request.get('status')}, not pending.")
@@ -156,6 +177,19 @@ def _cancel(tenant: Tenant, request: Json, principal: Principal, now: datetime) 
         tenant, principal, now, "MAA cancel", "Cancel OperationApprovalRequest", [resource]
     )
     return Reply(204)
+
+
+def is_requestor(request: Json, principal: Principal) -> bool:
+    """An app-only caller is the requestor of the requests its app filed; a user of their own."""
+    requestor = request.get("requestor") or {}
+    if principal.app_only:
+        application = requestor.get("application") or {}
+        return not requestor.get("user") and _same(application.get("id"), principal.app_id)
+    return _same((requestor.get("user") or {}).get("id"), principal.id)
+
+
+def _same(value: object, expected: str) -> bool:
+    return bool(expected) and str(value or "").lower() == expected.lower()
 
 
 def _json(raw: bytes) -> Json:

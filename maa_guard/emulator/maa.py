@@ -41,6 +41,7 @@ _BY_COLLECTION = {
     "devicemanagement/devicecategories": "tenantConfiguration",
 }
 _DEVICE_ACTIONS = {"wipe": "deviceWipe", "retire": "deviceRetire"}
+_OPERATIONS = {"POST": "Create", "PATCH": "Update", "PUT": "Update", "DELETE": "Delete"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +69,17 @@ def fixture_clock(tenant: Tenant) -> Callable[[], datetime]:
     return lambda: origin + timedelta(seconds=time.monotonic() - began)
 
 
+AfterFiling = Callable[[str], Reply | None]
+
+
 class Maa:
-    """The write handler the service calls for POST/PATCH/PUT/DELETE."""
+    """The write handler the service calls for POST/PATCH/PUT/DELETE.
+
+    ``after_filing`` (tests, fault injection) is called with the new request's code once it is
+    filed and the tenant lock is released, before the reply leaves: it may block (a client
+    killed or timed out while waiting) and may return a reply to send instead (a 5xx after the
+    request was filed, as a proxy in front of Graph could answer).
+    """
 
     def __init__(
         self, tenant: Tenant, approval_mode: str, now: Callable[[], datetime] = utc_now
@@ -77,17 +87,26 @@ class Maa:
         self.tenant, self.approval_mode, self.now = tenant, approval_mode, now
         self.expiry = timedelta(hours=float(tenant.maa.get("expiryHours", 72)))
         self.filed: dict[str, Filed] = {}
+        self.after_filing: AfterFiling | None = None
 
     def __call__(self, call: Call, target: Target, principal: Principal) -> Reply:
         with self.tenant.lock:
-            self.expire()
-            if target.collection == REQUESTS and target.kind == "action":
-                return approvals.act(self.tenant, call, target, principal, self.now())
-            kind = protected_type(call, target)
-            covering = approvals.covering_policies(self.tenant, kind) if kind else []
-            if kind is None or (kind != "operationApprovalPolicy" and not covering):
-                return writes.apply(self.tenant, call, target, principal, self.now())
-            return self._gate(call, target, principal, kind, covering)
+            reply = self._handle(call, target, principal)
+        code = reply.headers.get("x-msft-approval-code")
+        hook = self.after_filing
+        if code is not None and hook is not None:
+            return hook(code) or reply
+        return reply
+
+    def _handle(self, call: Call, target: Target, principal: Principal) -> Reply:
+        self.expire()
+        if target.collection == REQUESTS and target.kind == "action":
+            return approvals.act(self.tenant, call, target, principal, self.now())
+        kind = protected_type(call, target)
+        covering = approvals.covering_policies(self.tenant, kind) if kind else []
+        if kind is None or (kind != "operationApprovalPolicy" and not covering):
+            return writes.apply(self.tenant, call, target, principal, self.now())
+        return self._gate(call, target, principal, kind, covering)
 
     def expire(self) -> None:
         """Requests past ``expirationDateTime`` that were never completed become ``expired``."""
@@ -133,7 +152,9 @@ class Maa:
             return error(
                 409, "Conflict", "An active Approval Request already exists for this entity"
             )
-        request = approvals.new_request(self.tenant, principal, kind, text, self.now(), self.expiry)
+        request = approvals.new_request(
+            self.tenant, principal, kind, text, self.now(), self.expiry, _payload(call, target)
+        )
         self.tenant.collections.setdefault(REQUESTS, []).append(request)
         self.filed[request["id"]] = filed
         resource = audit.Resource(request["id"], text[:64], "OperationApprovalRequest")
@@ -181,6 +202,17 @@ def protected_type(call: Call, target: Target) -> str | None:
             return _DEVICE_ACTIONS.get(target.relationship)
         return "deviceDelete" if call.method == "DELETE" and target.kind == "entity" else None
     return _BY_COLLECTION.get(collection)
+
+
+def _payload(call: Call, target: Target) -> Json:
+    """What live requests say about their object (undocumented ``payload*`` properties)."""
+    item = target.item_id
+    operation = "Action" if target.kind == "action" else _OPERATIONS.get(call.method, "Update")
+    return {
+        "payloadId": item or None,
+        "payloadType": writes.type_name(target.collection),
+        "payloadOperation": operation,
+    }
 
 
 def approval_required(mode: str, code: str, call: Call) -> Reply:

@@ -11,7 +11,10 @@ from maa_guard.emulator.wire import Reply, not_found_segment, resource_not_found
 _ALT_KEY = re.compile(r"^(?P<coll>[A-Za-z]+)\(appId='(?P<key>[^']*)'\)(?P<rest>/.*)?$")
 _ALT_KEY_COLLECTIONS = ("servicePrincipals", "applications")
 # Entity-bound actions the emulator knows (POST only): device actions and approval actions.
-ACTIONS = frozenset({"wipe", "retire", "approve", "reject", "cancelMyRequest", "cancelApproval"})
+ACTIONS = frozenset({"wipe", "retire", "approve", "reject", "cancelApproval"})
+# Collection-bound actions (POST only). ``cancelMyRequest`` takes the request id in its body;
+# Graph answers the entity-bound form ``{id}/cancelMyRequest`` as an unknown segment.
+COLLECTION_ACTIONS = {"deviceManagement/operationApprovalRequests": frozenset({"cancelMyRequest"})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,8 @@ def _collection_target(tenant: Tenant, path: str) -> Target | Reply:
 def _below_collection(tenant: Tenant, collection: str, rest: list[str]) -> Target | Reply:
     if not rest:
         return Target("collection", collection, collection)
+    if len(rest) == 1 and rest[0] in COLLECTION_ACTIONS.get(collection, ()):
+        return Target("action", f"{collection}/{rest[0]}", collection, "", rest[0])
     item_id = rest[0]
     directory = endpoint_class(collection) == "directory"
     if tenant.find(collection, item_id) is None:

@@ -76,13 +76,17 @@ def _change(
     return Reply(204)
 
 
-def _resource(tenant: Tenant, target: Target, reply: Reply) -> audit.Resource:
-    kind = target.collection.rsplit("/", 1)[-1]
+def type_name(collection: str) -> str:
+    """``deviceAppManagement/mobileApps`` -> ``MobileApp``."""
+    kind = collection.rsplit("/", 1)[-1]
     singular = kind[:-3] + "y" if kind.endswith("ies") else kind.removesuffix("s")
-    type_name = singular[:1].upper() + singular[1:]
+    return singular[:1].upper() + singular[1:]
+
+
+def _resource(tenant: Tenant, target: Target, reply: Reply) -> audit.Resource:
     item_id = target.item_id or (reply.body or {}).get("id", "")
     item = tenant.find(target.collection, item_id) or {}
-    return audit.Resource(item_id, str(item.get("displayName", "")), type_name)
+    return audit.Resource(item_id, str(item.get("displayName", "")), type_name(target.collection))
 
 
 def _audit_exclusions(

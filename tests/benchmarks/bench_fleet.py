@@ -37,7 +37,9 @@ TOKEN = "fleet-bench-token"
 
 def _fixture(index: int) -> dict[str, Any]:
     fixture = fixture_from_snapshot(load_snapshot(demo_path("snapshot.json")))
-    fixture["tenant"] = {**fixture["tenant"], "id": f"00000000-0000-4000-8000-{index:012d}"}
+    tenant_id = f"00000000-0000-4000-8000-{index:012d}"
+    fixture["tenant"] = {**fixture["tenant"], "id": tenant_id}
+    fixture["collections"]["organization"] = [{"id": tenant_id, "displayName": f"Tenant {index}"}]
     fixture["tokens"][TOKEN] = fixture["tokens"][graphroles.READER_TOKEN]
     return fixture
 

@@ -1,0 +1,258 @@
+"""What the request commands print: a :class:`Report` as rich text or as JSON. Pure.
+
+Every string that came from the tenant or the service (justifications, display names, notes,
+messages) is made inert and escaped for rich markup before rich sees it (``reporters.table.safe``);
+JSON keeps exact strings, since ``json.dumps`` escapes what needs escaping.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from maa_guard.approval.match import DuplicateMatch
+from maa_guard.approval.model import (
+    Completed,
+    Identity,
+    Pending,
+    RequestState,
+    RequestStatus,
+    TrackedChange,
+)
+from maa_guard.codec import format_datetime
+
+_STYLES = {"ok": "bold green", "warn": "bold yellow", "fail": "bold red"}
+_STATUS_STYLE = {
+    RequestStatus.APPROVED: "ok",
+    RequestStatus.COMPLETED: "ok",
+    RequestStatus.NEEDS_APPROVAL: "warn",
+    RequestStatus.UNKNOWN: "warn",
+}
+_UNBROKEN = frozenset({"change", "created", "phase", "code", "status", "expires"})
+NEXT_STEPS = "'maa-guard requests wait {code}', then 'maa-guard requests complete {code}'"
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """``title`` is ours; ``fields`` values and ``table`` cells may hold tenant text."""
+
+    title: str
+    tone: str
+    document: dict[str, Any]
+    fields: tuple[tuple[str, str], ...] = ()
+    table: tuple[tuple[str, ...], ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+
+# ---- documents ------------------------------------------------------------------------------
+
+
+def identity_document(identity: Identity | None) -> dict[str, str] | None:
+    if identity is None:
+        return None
+    return {"kind": identity.kind, "id": identity.id, "displayName": identity.display_name}
+
+
+def state_document(state: RequestState) -> dict[str, Any]:
+    return {
+        "code": state.code,
+        "status": state.status.value,
+        "requestor": identity_document(state.requestor),
+        "approver": identity_document(state.approver),
+        "approvalNotes": state.approval_notes,
+        "justification": state.justification,
+        "requestedAt": _moment(state.requested_at),
+        "expiresAt": _moment(state.expires_at),
+        "lastModified": _moment(state.last_modified),
+        "policyTypes": list(state.policy_types),
+    }
+
+
+def change_document(change: TrackedChange) -> dict[str, Any]:
+    return {
+        "change": change.change_id,
+        "created": _moment(change.created),
+        "updated": _moment(change.updated),
+        "method": change.method,
+        "url": change.url,
+        "label": change.label,
+        "origin": change.origin,
+        "phase": change.phase.value,
+        "code": change.code,
+        "status": change.status.value if change.status else None,
+        "endpoint": change.endpoint,
+        "outcome": change.outcome,
+    }
+
+
+# ---- reports --------------------------------------------------------------------------------
+
+
+def pending_report(pending: Pending, warnings: Sequence[str] = ()) -> Report:
+    state = pending.state
+    document = {
+        "outcome": "pending",
+        "change": pending.change_id,
+        "code": pending.code,
+        "request": state_document(state) if state else None,
+        "warnings": list(warnings),
+    }
+    rows = [("code", pending.code), ("change", pending.change_id)]
+    rows += _state_rows(state) if state else []
+    rows.append(("next", NEXT_STEPS.format(code=pending.code)))
+    title = f"MAA filed approval request {pending.code}: another administrator must approve it"
+    return Report(title, "warn", document, tuple(rows))
+
+
+def completed_report(completed: Completed, warnings: Sequence[str] = ()) -> Report:
+    document = {
+        "outcome": "completed" if completed.approval_happened else "applied",
+        "approvalHappened": completed.approval_happened,
+        "code": completed.code,
+        "httpStatus": completed.status_code or None,
+        "body": completed.body,
+        "message": completed.message,
+        "warnings": list(warnings),
+    }
+    if completed.approval_happened:
+        return Report(completed.message, "ok", document)
+    return Report(f"NO APPROVAL HAPPENED: {completed.message}", "warn", document)
+
+
+def state_report(state: RequestState, title: str, tone: str | None = None) -> Report:
+    document = {"outcome": state.status.value, "request": state_document(state)}
+    rows = (("code", state.code), *_state_rows(state))
+    return Report(title, tone or _STATUS_STYLE.get(state.status, "fail"), document, rows)
+
+
+def failure_report(
+    outcome: str,
+    message: str,
+    hint: str,
+    change_id: str | None = None,
+    holder: DuplicateMatch | None = None,
+) -> Report:
+    document: dict[str, Any] = {
+        "outcome": outcome,
+        "change": change_id,
+        "message": message,
+        "hint": hint,
+    }
+    rows: list[tuple[str, str]] = [("change", change_id)] if change_id else []
+    table: tuple[tuple[str, ...], ...] = ()
+    if holder is not None:
+        document["holder"] = state_document(holder.request) if holder.request else None
+        document["identifiedBy"] = holder.how
+        document["candidates"] = [state_document(s) for s in holder.candidates]
+        if holder.request is not None:
+            rows += [("held by request", holder.request.code), ("identified as", holder.how)]
+            rows += _state_rows(holder.request, "request ")
+        table = _request_table(holder.candidates) if holder.candidates else ()
+    tone = "warn" if outcome == "unknown" else "fail"
+    return Report(message, tone, document, tuple(rows), table)
+
+
+def changes_report(changes: Sequence[TrackedChange], notes: Sequence[str] = ()) -> Report:
+    document = {"changes": [change_document(c) for c in changes], "warnings": list(notes)}
+    header = ("change", "phase", "status", "code", "label", "write")
+    rows = tuple(
+        (
+            c.change_id,
+            c.phase.value,
+            c.status.value if c.status else "",
+            c.code or "",
+            c.label,
+            f"{c.method} {c.url}",
+        )
+        for c in changes
+    )
+    title = f"{len(changes)} tracked change{'s' if len(changes) != 1 else ''}"
+    return Report(title, "ok", document, table=(header, *rows) if rows else (), notes=tuple(notes))
+
+
+def _state_rows(state: RequestState, prefix: str = "") -> list[tuple[str, str]]:
+    rows = [
+        (f"{prefix}status", state.status.value),
+        (f"{prefix}requestor", state.requestor.describe() if state.requestor else ""),
+        (f"{prefix}approver", state.approver.describe() if state.approver else ""),
+        (f"{prefix}approval notes", state.approval_notes),
+        (f"{prefix}justification", state.justification),
+        (f"{prefix}requested", _moment(state.requested_at) or ""),
+        (f"{prefix}expires", _moment(state.expires_at) or ""),
+        (f"{prefix}policy types", ", ".join(state.policy_types)),
+    ]
+    return [(label, value) for label, value in rows if value]
+
+
+def _request_table(states: Sequence[RequestState]) -> tuple[tuple[str, ...], ...]:
+    header = ("code", "status", "requestor", "justification", "expires")
+    rows = tuple(
+        (
+            s.code,
+            s.status.value,
+            s.requestor.describe() if s.requestor else "",
+            s.justification,
+            _moment(s.expires_at) or "",
+        )
+        for s in states
+    )
+    return (header, *rows)
+
+
+def _moment(moment: datetime | None) -> str | None:
+    return format_datetime(moment) if moment else None
+
+
+# ---- output ---------------------------------------------------------------------------------
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.document, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_text(report: Report, color: bool, width: int) -> str:
+    from rich import box
+    from rich.table import Table
+
+    from maa_guard.reporters.table import safe
+
+    buffer = io.StringIO()
+    console = _console(buffer, color, width)
+    console.print(f"[{_STYLES[report.tone]}]{safe(report.title)}[/]")
+    if report.fields:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for label, value in report.fields:
+            grid.add_row(safe(label), safe(value))
+        console.print(grid)
+    if report.table:
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+        for column in report.table[0]:
+            table.add_column(safe(column), overflow="fold", no_wrap=column in _UNBROKEN)
+        for row in report.table[1:]:
+            table.add_row(*(safe(cell) for cell in row))
+        console.print(table)
+    for note in report.notes:
+        console.print(f"[yellow]warning:[/] {safe(note)}")
+    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().rstrip("\n").split("\n"))
+
+
+def _console(buffer: io.StringIO, color: bool, width: int) -> Any:
+    from rich.console import Console
+
+    return Console(
+        file=buffer,
+        force_terminal=color,
+        force_interactive=False,
+        color_system="standard" if color else None,
+        width=width,
+        no_color=not color,
+        legacy_windows=False,
+        emoji=False,
+        highlight=False,
+    )
