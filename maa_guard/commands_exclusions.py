@@ -14,8 +14,10 @@ from maa_guard.errors import EXIT_OK, UsageError
 from maa_guard.scan import ScanRequest, settings_for, snapshot_for
 
 if TYPE_CHECKING:
+    from maa_guard.approval import ApprovalClient
     from maa_guard.config import Settings
     from maa_guard.draft_build import DraftRequest
+    from maa_guard.drafts import ExclusionDraft
     from maa_guard.review import Review
     from maa_guard.snapshot import Snapshot
 
@@ -118,3 +120,50 @@ def run_exclusions_show(args: argparse.Namespace) -> int:
 
     sys.stdout.write(draft_to_markdown(load_draft(args.draft)))
     return EXIT_OK
+
+
+def run_exclusions_submit(args: argparse.Namespace) -> int:
+    """Send a draft's write with its justification; MAA files an approval request for it."""
+    from maa_guard.approval import REFERENCE_LENGTH, WriteRequest
+    from maa_guard.approval.justification import check_justification
+    from maa_guard.commands_approval import approval_client, run_reported, submitted
+    from maa_guard.draft_build import sent_justification
+    from maa_guard.drafts import draft_document, load_draft
+
+    draft_file = load_draft(args.draft)
+    draft = draft_file.draft
+    justification = sent_justification(draft.justification, draft.ticket)
+    check_justification(justification, REFERENCE_LENGTH)
+    body = {name: list(values) for name, values in draft.request.body.items()}
+    write = WriteRequest(draft.request.method, draft.request.path, body)
+    digest = str(draft_document(draft_file)["digest"])
+    label = f"exclusions: {draft.policy.display_name}"
+    with approval_client(args) as client:
+        _check_still_current(client, draft)
+        return run_reported(
+            args,
+            client,
+            lambda: submitted(client, write, justification, label=label, origin=digest),
+        )
+
+
+def _check_still_current(client: ApprovalClient, draft: ExclusionDraft) -> None:
+    """The write replaces the whole list: refuse when the tenant or the list is not the one the
+    draft was made from, rather than undo a change made since."""
+    from maa_guard.drafts import stale_reason
+
+    caller = client.caller()
+    if caller.tenant and caller.tenant.lower() != draft.tenant_id.lower():
+        raise UsageError(
+            f"the draft is for tenant {draft.tenant_id}, but the sign-in is to tenant "
+            f"{caller.tenant}",
+            "sign in to the draft's tenant",
+        )
+    path = f"/deviceManagement/operationApprovalPolicies/{draft.policy.id}"
+    live = client.run(client.graph.get(path))
+    reason = stale_reason(draft, live)
+    if reason:
+        raise UsageError(
+            f"the policy changed since the draft was written: {reason}",
+            "write a new draft with 'maa-guard exclusions draft'",
+        )

@@ -23,6 +23,7 @@ from typing import Any
 from maa_guard.codec import DecodeError, decode, encode
 from maa_guard.errors import InputError, UsageError
 from maa_guard.exclusions import ExclusionWrite, exclusion_write
+from maa_guard.reporters.text import one_line
 
 DRAFT_KIND = "maa-guard/exclusion-change"
 DRAFT_VERSION = 1
@@ -138,6 +139,22 @@ def _check_one(change: AppChange, already_excluded: bool) -> None:
             f"{label} ({change.app.app_id}) is not excluded from this policy",
             "'maa-guard inventory' lists each policy's exclusions",
         )
+
+
+def stale_reason(draft: ExclusionDraft, live_policy: Mapping[str, Any]) -> str:
+    """Why the live policy is no longer the one the draft was made from, or "".
+
+    Compared: the apps the policy property lists now and when the draft was written.
+    """
+    listed = live_policy.get(draft.exclusions_property)
+    now = {str(v).lower() for v in listed} if isinstance(listed, list) else set()
+    then = {a.app_id.lower() for a in draft.current if "policy-property" in a.sources}
+    if now == then:
+        return ""
+    added, removed = sorted(now - then), sorted(then - now)
+    parts = [f"now also excludes {one_line(', '.join(added))}"] if added else []
+    parts += [f"no longer excludes {one_line(', '.join(removed))}"] if removed else []
+    return "; ".join(parts)
 
 
 # ---- the file ------------------------------------------------------------------------------
