@@ -100,9 +100,18 @@ def _add_input(command: argparse.ArgumentParser) -> None:
     )
 
 
-def add_live_options(command: argparse.ArgumentParser) -> None:
-    """Options for collecting from Graph; naming --auth or --graph-endpoint collects live."""
-    live = command.add_argument_group("live collection (read-only)")
+def add_live_options(
+    command: argparse.ArgumentParser,
+    *,
+    title: str = "live collection (read-only)",
+    timeout_help: str = "time budget for the whole collection (3600)",
+    collection: bool = True,
+) -> None:
+    """Options for reaching Graph; naming --auth or --graph-endpoint collects live.
+
+    ``collection=False`` (commands that send one write) leaves out --days and --quiet.
+    """
+    live = command.add_argument_group(title)
     live.add_argument(
         "--auth",
         choices=AUTH_METHODS,
@@ -113,13 +122,10 @@ def add_live_options(command: argparse.ArgumentParser) -> None:
     live.add_argument(
         "--graph-endpoint", metavar="URL", help="Graph root to use instead (an emulator or a proxy)"
     )
-    live.add_argument(
-        "--timeout",
-        type=float,
-        default=3600.0,
-        metavar="SECONDS",
-        help="time budget for the whole collection (3600)",
-    )
+    live.add_argument("--timeout", type=float, default=3600.0, metavar="SECONDS", help=timeout_help)
+    if not collection:
+        command.set_defaults(days=30, quiet=False)
+        return
     live.add_argument("--days", type=int, default=30, help="audit window in days (30)")
     live.add_argument("--quiet", action="store_true", help="no progress lines")
 

@@ -122,17 +122,4 @@ def _add_common(command: argparse.ArgumentParser, timeout_help: str) -> None:
         help="state database (default: MAA_GUARD_STATE, else state.db in the user data folder)",
     )
     command.add_argument("--format", choices=("table", "json"), help="table or JSON")
-    add_live_options(command)
-    _reword_live_options(command, timeout_help)
-
-
-def _reword_live_options(command: argparse.ArgumentParser, timeout_help: str) -> None:
-    """The shared live options describe collection; here they connect a writer."""
-    for group in command._action_groups:
-        if group.title == "live collection (read-only)":
-            group.title = "Graph connection"
-    for action in command._actions:
-        if "--timeout" in action.option_strings:
-            action.help = timeout_help
-        elif {"--days", "--quiet"} & set(action.option_strings):
-            action.help = argparse.SUPPRESS
+    add_live_options(command, title="Graph connection", timeout_help=timeout_help, collection=False)

@@ -79,9 +79,18 @@ def _add_submit(
     )
     submit.add_argument("draft", type=Path, metavar="FILE")
     submit.add_argument(
-        "--state", type=Path, metavar="FILE", help="state database (default: user data dir)"
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="state database (default: MAA_GUARD_STATE, else state.db in the user data folder)",
     )
-    add_live_options(submit)
+    submit.add_argument("--format", choices=("table", "json"), help="table or JSON")
+    add_live_options(
+        submit,
+        title="Graph connection",
+        timeout_help="time limit for each request to Graph, in seconds",
+        collection=False,
+    )
     submit.set_defaults(handler=f"{_HANDLERS}:run_exclusions_submit")
 
 

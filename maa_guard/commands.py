@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from maa_guard.reporters import OutputFormat, RenderOptions
 
 
-def _color(args: argparse.Namespace) -> bool:
+def terminal_color(args: argparse.Namespace) -> bool:
     return (
         not getattr(args, "no_color", False)
         and "NO_COLOR" not in os.environ
@@ -27,8 +27,8 @@ def _color(args: argparse.Namespace) -> bool:
     )
 
 
-def _width() -> int:
-    return shutil.get_terminal_size((120, 40)).columns if sys.stdout.isatty() else 120
+def terminal_width(default: int = 120) -> int:
+    return shutil.get_terminal_size((default, 40)).columns if sys.stdout.isatty() else default
 
 
 def run_scan(args: argparse.Namespace) -> int:
@@ -50,7 +50,7 @@ def run_scan(args: argparse.Namespace) -> int:
     request = ScanRequest(args.snapshot, args.demo, args.config, flags, live_options(args))
     result = scan(request, os.environ, Path.cwd(), date.today())
     options = RenderOptions(
-        color=_color(args), width=_width(), show_suppressed=args.show_suppressed
+        color=terminal_color(args), width=terminal_width(), show_suppressed=args.show_suppressed
     )
     stdout_format = OutputFormat(args.format or ("table" if sys.stdout.isatty() else "json"))
     write_outputs(result, [*outputs], options)
@@ -114,7 +114,7 @@ def run_inventory(args: argparse.Namespace) -> int:
     settings = settings_for(request, os.environ, Path.cwd())
     snapshot = snapshot_for(request, settings, os.environ)
     as_json = (args.format or ("table" if sys.stdout.isatty() else "json")) == "json"
-    sys.stdout.write(render_inventory(snapshot, settings, as_json, _color(args)))
+    sys.stdout.write(render_inventory(snapshot, settings, as_json, terminal_color(args)))
     return 0
 
 
@@ -122,7 +122,7 @@ def run_rules_list(args: argparse.Namespace) -> int:
     from maa_guard.rules_docs import rules_table
 
     as_json = (args.format or ("table" if sys.stdout.isatty() else "json")) == "json"
-    sys.stdout.write(rules_table(as_json, _color(args)))
+    sys.stdout.write(rules_table(as_json, terminal_color(args)))
     return 0
 
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maa_guard.commands import _color, _width, live_options
+from maa_guard.commands import live_options, terminal_color, terminal_width
 from maa_guard.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, InputError, MaaGuardError
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def _emit(
     if as_json:
         sys.stdout.write(render_json(report))
     else:
-        sys.stdout.write(render_text(report, _color(args), _width()))
+        sys.stdout.write(render_text(report, terminal_color(args), terminal_width()))
     for warning in warnings:
         if warning not in report.notes:
             print(f"warning: {_inert(warning)}", file=sys.stderr)

@@ -98,7 +98,8 @@ def _progress(total: int, quiet: bool) -> Callable[[TenantOutcome], None]:
 
 def _emit(run: FleetRun, output_format: str, args: argparse.Namespace) -> None:
     if output_format == "table":
-        color = sys.stdout.isatty() and not getattr(args, "no_color", False)
-        sys.stdout.write(render_table(run, color and "NO_COLOR" not in os.environ))
+        from maa_guard.commands import terminal_color, terminal_width
+
+        sys.stdout.write(render_table(run, terminal_color(args), terminal_width()))
     else:
         sys.stdout.write(_COMBINED[output_format](run))

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from maa_guard.commands import terminal_color, terminal_width
 from maa_guard.errors import EXIT_FINDINGS, EXIT_OK, MaaGuardError, UsageError
 
 if TYPE_CHECKING:
     from maa_guard.engine import ScanResult
     from maa_guard.history.drift import ScanSide
     from maa_guard.history.store import History, HistoryRecorder
-
-
-def _color(args: argparse.Namespace) -> bool:
-    return (
-        not getattr(args, "no_color", False)
-        and "NO_COLOR" not in os.environ
-        and sys.stdout.isatty()
-    )
-
-
-def _width(default: int) -> int:
-    return shutil.get_terminal_size((default, 40)).columns if sys.stdout.isatty() else default
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -66,7 +54,9 @@ def run_history_list(args: argparse.Namespace) -> int:
     with open_history(args.history, create=False) as history:
         scans = history.list(args.tenant, args.limit)
         display = history.location.display
-    text = render_scans(scans, display, _format(args) == "json", _color(args), _width(160))
+    text = render_scans(
+        scans, display, _format(args) == "json", terminal_color(args), terminal_width(160)
+    )
     sys.stdout.write(text)
     return EXIT_OK
 
@@ -86,7 +76,9 @@ def run_diff(args: argparse.Namespace) -> int:
         write_atomically(args.output, render_drift(drift, output_format))
         print(f"wrote {args.output}", file=sys.stderr)
     else:
-        sys.stdout.write(render_drift(drift, output_format, _color(args), _width(120)))
+        sys.stdout.write(
+            render_drift(drift, output_format, terminal_color(args), terminal_width(120))
+        )
     return EXIT_FINDINGS if args.fail_on_drift and drift.fails else EXIT_OK
 
 

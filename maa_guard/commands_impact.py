@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from maa_guard.commands import terminal_color, terminal_width
 from maa_guard.errors import UsageError
 
 if TYPE_CHECKING:
@@ -30,7 +30,11 @@ def run_impact(args: argparse.Namespace) -> int:
     plain = ImpactRenderOptions()
     write_all_atomically([(path, render_chunks(report, fmt, plain)) for fmt, path in outputs])
     if stdout_format is not None:
-        _emit(report, stdout_format, ImpactRenderOptions(color=_color(args), width=_width()))
+        _emit(
+            report,
+            stdout_format,
+            ImpactRenderOptions(color=terminal_color(args), width=terminal_width()),
+        )
     if stdout_format is None or stdout_format.value != "table":  # the table says it itself
         for name, status in report.incomplete_sources.items():
             print(f"warning: incomplete: {_one_line(status.describe(name))}", file=sys.stderr)
@@ -107,18 +111,6 @@ def _emit(report: ImpactReport, output_format: ImpactFormat, options: ImpactRend
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-
-
-def _color(args: argparse.Namespace) -> bool:
-    return (
-        not getattr(args, "no_color", False)
-        and "NO_COLOR" not in os.environ
-        and sys.stdout.isatty()
-    )
-
-
-def _width() -> int:
-    return shutil.get_terminal_size((120, 40)).columns if sys.stdout.isatty() else 120
 
 
 def _one_line(text: str) -> str:

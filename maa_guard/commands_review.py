@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from maa_guard.commands import live_options
+from maa_guard.commands import live_options, terminal_color
 from maa_guard.errors import UsageError
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def run_review(args: argparse.Namespace) -> int:
     if args.output is not None:
         _write(review, output_format, args.output)
     else:
-        _print(review, output_format, _color(args))
+        _print(review, output_format, terminal_color(args))
     return review.exit_code
 
 
@@ -95,11 +95,3 @@ def _print(review: Review, output_format: str, color: bool) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-
-
-def _color(args: argparse.Namespace) -> bool:
-    return (
-        not getattr(args, "no_color", False)
-        and "NO_COLOR" not in os.environ
-        and sys.stdout.isatty()
-    )
