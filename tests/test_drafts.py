@@ -260,3 +260,19 @@ def test_show_refuses_a_tampered_file_with_exit_2(
     capsys.readouterr()
     assert main(["exclusions", "show", str(out)]) == 2
     assert "digest mismatch" in capsys.readouterr().err
+
+
+def test_submit_refuses_a_tampered_draft_before_touching_state_or_graph(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, out = _run(tmp_path, "--add", CLEAN)
+    document = json.loads(out.read_text(encoding="utf-8"))
+    document["draft"]["justification"] = "something else entirely"
+    out.write_text(json.dumps(document), encoding="utf-8")
+    state = tmp_path / "state.db"
+    monkeypatch.setenv("MAA_GUARD_ACCESS_TOKEN", "unused")
+    capsys.readouterr()
+    args = ["exclusions", "submit", str(out), "--state", str(state), "--auth", "token"]
+    assert main([*args, "--graph-endpoint", "http://127.0.0.1:9"]) == 2
+    assert "digest mismatch" in capsys.readouterr().err
+    assert not state.exists()
