@@ -5,7 +5,8 @@
 
 - a terminal (``stream.isatty()``) outside CI (``CI`` unset or empty): a rich progress
   display, one row per data source, pending until it reports, then its state and item count;
-- otherwise (a pipe, a file, CI logs): one plain line per source as it finishes.
+- otherwise (a pipe, a file, CI logs): one plain line per source as it finishes (none for
+  the demo: ``plain=False``).
 
 A status reason can carry tenant or server text (Graph error messages, object ids): it is
 made inert (control characters shown, one line) and never read as rich markup. rich is
@@ -42,9 +43,10 @@ def wants_rich(stream: TextIO, environ: Mapping[str, str]) -> bool:
 
 @contextmanager
 def progress_display(
-    stream: TextIO, environ: Mapping[str, str], quiet: bool = False
+    stream: TextIO, environ: Mapping[str, str], quiet: bool = False, plain: bool = True
 ) -> Iterator[Progress | None]:
-    """The progress callback for one collection: rich, plain or none (``quiet``)."""
+    """The progress callback for one collection: rich, plain or none (``quiet``; and where
+    the display would be plain when ``plain`` is False)."""
     if quiet:
         yield None
     elif wants_rich(stream, environ):
@@ -53,7 +55,7 @@ def progress_display(
         with rich_progress(Console(file=stream)) as report:
             yield report
     else:
-        yield plain_progress(stream)
+        yield plain_progress(stream) if plain else None
 
 
 def summary(status: SourceStatus, count: int) -> str:

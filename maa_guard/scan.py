@@ -18,7 +18,7 @@ from maa_guard.engine import ScanResult, evaluate
 from maa_guard.errors import UsageError
 from maa_guard.files import write_all_atomically
 from maa_guard.gcpause import paused_gc
-from maa_guard.live import LiveOptions, collect_live
+from maa_guard.live import LiveOptions, collect_demo, collect_live
 from maa_guard.reporters import OutputFormat, RenderOptions, render_chunks
 from maa_guard.snapshot import Snapshot
 from maa_guard.snapshot_file import load_snapshot
@@ -31,6 +31,7 @@ class ScanRequest:
     config: Path | None
     flags: Mapping[str, Any]
     live: LiveOptions | None = None
+    quiet: bool = False  # no progress display for --demo
 
 
 def demo_path(name: str) -> Path:
@@ -45,7 +46,8 @@ def snapshot_for(request: ScanRequest, settings: Settings, environ: Mapping[str,
             "choose one input",
         )
     if request.demo:
-        return load_snapshot(demo_path("snapshot.json"))
+        recorded = load_snapshot(demo_path("snapshot.json"))
+        return collect_demo(recorded, settings, environ, quiet=request.quiet)
     if request.live is not None:
         return collect_live(request.live, settings, environ)
     if request.snapshot is None:

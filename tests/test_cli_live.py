@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
 from maa_guard.cli import main
 from maa_guard.collect import AUTH_METHODS, CLOUDS
+from maa_guard.config import Settings
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
+from maa_guard.live import collect_demo, recording_clock
 from maa_guard.scan import demo_path
 from maa_guard.snapshot_file import load_snapshot
 
@@ -201,3 +206,92 @@ def test_debug_output_never_shows_the_token(
     assert code == 1
     assert "maa_guard.collect" in {record.name for record in caplog.records}  # it did log
     assert secret not in out and secret not in err and secret not in logged
+
+
+# ---- scan --demo: the live path against the in-process emulator -------------------------------
+
+DEMO_ROWS = [
+    "access_policies complete, 7 item(s)",
+    "exclusions complete, 7 item(s)",
+    "approval_requests complete, 12 item(s)",
+    "groups complete, 6 item(s)",
+    "users complete, 15 item(s)",
+    "service_principals complete, 8 item(s)",
+    "conditional_access complete, 2 item(s)",
+    "rbac complete, 6 item(s)",
+    "audit_events complete, 35 item(s)",  # the 30-day window's
+    "sign_in_activity complete, 8 item(s)",
+]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_scan_demo_collects_over_http_from_an_in_process_emulator(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    started: list[Emulator] = []
+    start = Emulator.start
+
+    def recording_start(emulator: Emulator) -> Emulator:
+        started.append(emulator)
+        return start(emulator)
+
+    monkeypatch.setattr(Emulator, "start", recording_start)
+    code = main(["scan", "--demo", "--format", "json"])
+    out, err = capsys.readouterr()
+    (emulator,) = started
+    log = emulator.requests
+    audit = [parse_qs(r.query)["$filter"][0] for r in log if r.path.endswith("/auditEvents")]
+    report = json.loads(out)
+    assert (code, err) == (1, "")  # as before; the progress display shows on a terminal only
+    assert emulator.host == "127.0.0.1"
+    assert {(r.method, r.in_batch) for r in log} == {("GET", False), ("POST", False), ("GET", True)}
+    assert {r.path for r in log if r.method == "POST"} == {"/beta/$batch"}
+    assert {r.status for r in log} == {200, 404}  # 404: the deleted Win32 Packager's appId
+    # The 30-day window in 30 slices, and 8 slices of access-policy events before it.
+    assert sorted("category eq 'Role'" in f for f in audit) == [False] * 30 + [True] * 8
+    assert report["collected_at"] == "2026-11-01T08:00:00Z"
+    assert {name: s["state"] for name, s in report["sources"].items()} == dict.fromkeys(
+        DEMO.sources, "complete"
+    )
+
+
+def _rows(rendered: str) -> list[str]:
+    """The rich display's last frame, colours removed and spaces collapsed."""
+    frame = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", rendered.rsplit("\x1b[2K", 1)[-1])
+    return [" ".join(row.split()) for row in frame.splitlines() if row.strip()]
+
+
+def test_demo_progress_shows_on_a_terminal_unless_quiet() -> None:
+    terminal, pipe, quiet = Terminal(), io.StringIO(), Terminal()
+    collect_demo(DEMO, Settings(), {}, stream=terminal)
+    collect_demo(DEMO, Settings(), {}, stream=pipe)
+    collect_demo(DEMO, Settings(), {}, stream=quiet, quiet=True)
+    assert _rows(terminal.getvalue()) == DEMO_ROWS
+    assert (pipe.getvalue(), quiet.getvalue()) == ("", "")
+
+
+def test_the_demo_emulator_clock_stops_before_a_recorded_approval_expires() -> None:
+    """The recording holds an approved request past its expiry; served at ``collected_at``
+    the emulator would expire it, and MAA302 would no longer see it approved."""
+    assert recording_clock(DEMO) == datetime(2026, 10, 30, 8, 29, 59, tzinfo=timezone.utc)
+    bitlocker = next(r for r in DEMO.approval_requests if r.id.startswith("c457bb01"))
+    assert (bitlocker.status, bitlocker.expiration_date_time) == (
+        "approved",
+        datetime(2026, 10, 30, 8, 30, tzinfo=timezone.utc),
+    )
+
+
+def test_scan_demo_ignores_proxy_settings_for_its_loopback_graph(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens: a proxy would fail
+    code = main(["scan", "--demo", "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert {s["state"] for s in report["sources"].values()} == {"complete"}

@@ -11,15 +11,18 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
+from maa_guard.cli import main
 from maa_guard.codec import encode
 from maa_guard.collect import GraphClient, StaticTokenCredential, collect, resolve_endpoint
 from maa_guard.collect.directory import GROUP_FIELDS
 from maa_guard.config import Settings
-from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
+from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles, odata
 from maa_guard.model import SourceState
 from maa_guard.scan import demo_path
 from maa_guard.snapshot import SOURCES, Snapshot, SourceStatus
@@ -245,7 +248,97 @@ def test_an_exclusions_property_no_policy_carries_makes_exclusions_partial() -> 
     assert snapshot.sources["exclusions"] == SourceStatus(
         SourceState.PARTIAL,
         reason="no access policy carries the property 'exemptApps'; exclusions older than "
-        "the audit window cannot be seen (set graph.exclusions_property)",
+        "the audit log's retention cannot be seen (set graph.exclusions_property)",
     )
     sources = {e.source.value for p in snapshot.policies for e in p.exclusions}
     assert sources == {"audit-log"}
+
+
+# ---- exclusions known only from the audit log, older than the window --------------------------
+
+P_APPS = "a44b31e5-8ba9-4337-9698-57b8e463df88"  # Apps - Windows
+TAG_SYNC = "625d2bac-69df-4b31-b31c-6bd75b87a8bc"  # excluded from it in May, by the audit log
+HISTORY = "category eq 'Role'"
+
+
+def _audit_reads(requests: list[Any]) -> tuple[int, int]:
+    """(window slices, exclusion-history slices) read from the Intune audit log."""
+    audit = [r for r in requests if r.path.endswith("/deviceManagement/auditEvents")]
+    filters = [parse_qs(r.query)["$filter"][0] for r in audit]
+    return sum(HISTORY not in f for f in filters), sum(HISTORY in f for f in filters)
+
+
+def test_a_30_day_window_still_sees_exclusions_from_the_audit_log_history() -> None:
+    with Emulator(demo_fixture(), now=demo_now) as emulator:
+        snapshot = run_collect(emulator.url, days=30)
+        reads = _audit_reads(emulator.requests)
+    window_start = DEMO.collected_at - timedelta(days=30)
+    older_policy_events = [
+        e for e in DEMO.audit_events if e.activity_date_time < window_start and e.category == "Role"
+    ]
+    assert reads == (30, 8)
+    assert snapshot.sources == {name: SourceStatus(SourceState.COMPLETE) for name in SOURCES}
+    assert canonical(snapshot.policies) == expected_part("policies")
+    assert canonical(snapshot.service_principals) == expected_part("service_principals")
+    assert [e.activity for e in older_policy_events] == [
+        "Add exclusion to access policy",
+        "Add exclusion to access policy",
+        "Add exclusion to access policy",
+        "Remove exclusion from access policy",
+    ]
+    in_window = [e for e in DEMO.audit_events if e.activity_date_time >= window_start]
+    assert snapshot.audit_events == tuple(older_policy_events + in_window)
+
+
+@pytest.fixture
+def history_filter_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Graph that answers 400 to the category filter of the exclusion-history read."""
+    monkeypatch.setitem(
+        odata.FILTERABLE, "deviceManagement/auditEvents", frozenset({"activityDateTime"})
+    )
+
+
+REJECTED = (
+    "GET deviceManagement/auditEvents: HTTP 400 BadRequest: Unsupported or invalid query filter "
+    "clause specified for property 'category' of resource 'auditEvents'. (and 7 more)"
+)
+
+
+def test_an_unread_exclusion_history_leaves_exclusions_and_their_apps_incomplete(
+    history_filter_rejected: None,
+) -> None:
+    with Emulator(demo_fixture(), now=demo_now) as emulator:
+        snapshot = run_collect(emulator.url, days=30)
+    incomplete = {n: s for n, s in snapshot.sources.items() if s.state is not SourceState.COMPLETE}
+    from_history = f"its input was incomplete: {REJECTED}"
+    assert incomplete == {
+        "exclusions": SourceStatus(SourceState.PARTIAL, reason=f"exclusion history: {REJECTED}"),
+        "service_principals": SourceStatus(SourceState.PARTIAL, reason=from_history),
+        "sign_in_activity": SourceStatus(
+            SourceState.PARTIAL, reason=f"its input was incomplete: {from_history}"
+        ),
+    }
+    apps = next(p for p in snapshot.policies if p.id == P_APPS)
+    assert TAG_SYNC not in [e.app_id for e in apps.exclusions]  # unseen, so never a pass
+
+
+def test_a_scan_with_an_unread_exclusion_history_exits_three(
+    history_filter_rejected: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAA_GUARD_ACCESS_TOKEN", SECRET)
+    with Emulator(demo_fixture(), now=demo_now) as emulator:
+        live = ["--auth", "token", "--graph-endpoint", emulator.url, "--quiet"]
+        code = main(["scan", "--format", "json", "--rule", "MAA408", *live])
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert code == 3
+    assert [(f["rule_id"], f["status"], f["message"]) for f in findings] == [
+        (
+            "MAA408",
+            "error",
+            f"could not verify: exclusions is partial (exclusion history: {REJECTED})",
+        )
+    ]

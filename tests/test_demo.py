@@ -1,7 +1,9 @@
 """The demo tenant (maa_guard/data/demo): every rule fails somewhere and passes somewhere.
 
 The exact set of failing findings is written out below, so any change to the demo data or to a
-check's semantics shows up here and is reviewed rather than slipping through.
+check's semantics shows up here and is reviewed rather than slipping through. Each holds for
+the recorded snapshot and for what ``scan --demo`` evaluates: the same tenant collected live
+from the in-process emulator over HTTP (``maa_guard.live.collect_demo``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from maa_guard.checks import all_checks
 from maa_guard.config import Settings, find_config_file, load_settings
 from maa_guard.engine import ScanResult, evaluate
 from maa_guard.exclusions import exclusions_from_audit_events
+from maa_guard.live import collect_demo
 from maa_guard.model import ExclusionSource, SourceState, Status
 from maa_guard.snapshot import SCHEMA_VERSION, SOURCES, Snapshot
 from maa_guard.snapshot_file import load_snapshot
@@ -61,6 +64,7 @@ APP_AUTOPILOT = "7a224edb-3158-4922-8744-7709d16458ee"  # Autopilot Sync Runbook
 APP_TAGSYNC = "625d2bac-69df-4b31-b31c-6bd75b87a8bc"  # Intune Tag Sync (stale)
 APP_HELPDESK = "18d49f3a-717b-42ea-9c63-b45765caa752"  # Contoso Helpdesk Portal
 APP_WIN32 = "a9eba204-80b1-482f-950c-511b726c5faf"  # Win32 Packager (old), deleted
+WIN32_NAME = "Win32 Packager (old)"
 
 EXPECTED_FAILURES = {
     ("MAA101", "deviceActions"),  # wipe and retire protected, delete not
@@ -122,7 +126,8 @@ EXPECTED_SKIPPED = {
     (rule_id, APP_WIN32) for rule_id in ("MAA401", "MAA402", "MAA403", "MAA404", "MAA405", "MAA406")
 } | {
     # The vendor app's registration, with its secrets and owners, lives in the vendor's tenant.
-    (rule_id, APP_PMPC) for rule_id in ("MAA401", "MAA403", "MAA405")
+    (rule_id, APP_PMPC)
+    for rule_id in ("MAA401", "MAA403", "MAA405")
 }
 
 
@@ -138,10 +143,29 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="module")
-def result(snapshot: Snapshot, settings: Settings) -> ScanResult:
-    return evaluate(
-        snapshot, load_catalogue(), all_checks(), settings, date(2026, 11, 1), tool_version="0.1.0"
-    )
+def live_snapshot(snapshot: Snapshot, settings: Settings) -> Snapshot:
+    return collect_demo(snapshot, settings, {}, quiet=True)
+
+
+def _evaluate(snapshot: Snapshot, settings: Settings) -> ScanResult:
+    today = date(2026, 11, 1)
+    return evaluate(snapshot, load_catalogue(), all_checks(), settings, today, tool_version="0.1.0")
+
+
+@pytest.fixture(scope="module")
+def recorded_result(snapshot: Snapshot, settings: Settings) -> ScanResult:
+    return _evaluate(snapshot, settings)
+
+
+@pytest.fixture(scope="module")
+def live_result(live_snapshot: Snapshot, settings: Settings) -> ScanResult:
+    return _evaluate(live_snapshot, settings)
+
+
+@pytest.fixture(params=["recorded", "live"])
+def result(request: pytest.FixtureRequest) -> ScanResult:
+    found: ScanResult = request.getfixturevalue(f"{request.param}_result")
+    return found
 
 
 def outcomes(result: ScanResult, status: Status) -> set[tuple[str, str]]:
@@ -223,3 +247,56 @@ def test_demo_is_modest_and_readable(snapshot: Snapshot) -> None:
     assert len(snapshot.service_principals) == 8
     assert len(snapshot.approval_requests) == 12
     assert len(snapshot.audit_events) == 40
+
+
+# ---- scan --demo: the same tenant collected live -------------------------------------------
+
+
+def _verdicts(result: ScanResult) -> set[tuple[str, str, str, str, str]]:
+    return {
+        (f.rule_id, f.resource.id, f.status.value, f.message, f.fingerprint)
+        for f in result.findings
+    }
+
+
+def test_live_demo_gives_the_recorded_findings(
+    recorded_result: ScanResult, live_result: ScanResult
+) -> None:
+    assert _verdicts(live_result) == _verdicts(recorded_result)
+    names = {(f.rule_id, f.resource.id): f.resource.display_name for f in recorded_result.findings}
+    renamed = {
+        (f.rule_id, f.resource.id): (names[(f.rule_id, f.resource.id)], f.resource.display_name)
+        for f in live_result.findings
+        if names[(f.rule_id, f.resource.id)] != f.resource.display_name
+    }
+    # Graph has no name for an excluded app whose service principal is gone (the policy
+    # property lists appIds only); the recording kept the name from before the deletion.
+    in_scripts = (
+        f"{WIN32_NAME} in Scripts and remediations",
+        f"{APP_WIN32} in Scripts and remediations",
+    )
+    assert renamed == {
+        **{(f"MAA40{n}", APP_WIN32): (WIN32_NAME, "") for n in range(1, 8)},
+        ("MAA408", f"{P_SCRIPTS}/{APP_WIN32}"): in_scripts,
+        ("MAA409", f"{P_SCRIPTS}/{APP_WIN32}"): in_scripts,
+    }
+
+
+def test_live_demo_snapshot_keeps_the_recorded_time_window_and_exclusions(
+    snapshot: Snapshot, live_snapshot: Snapshot
+) -> None:
+    assert (live_snapshot.collected_at, live_snapshot.window) == (
+        snapshot.collected_at,
+        snapshot.window,
+    )
+    assert live_snapshot.sources == snapshot.sources
+    assert live_snapshot.tenant == snapshot.tenant
+    assert {p.id: {(e.app_id, e.source) for e in p.exclusions} for p in live_snapshot.policies} == {
+        p.id: {(e.app_id, e.source) for e in p.exclusions} for p in snapshot.policies
+    }
+    # The window's events, and the access-policy (Role) events before it: not the May write.
+    assert live_snapshot.audit_events == tuple(
+        e
+        for e in snapshot.audit_events
+        if e.activity_date_time >= snapshot.window.start or e.category == "Role"
+    )

@@ -165,3 +165,30 @@ def test_demo_clock_starts_at_collection_so_pending_requests_stay_pending(
         "1bf83951-3e88-4d76-ba5d-dca6419b10a4",
         "39be46bb-2edb-41dd-a948-4437852b66c5",
     ]
+
+
+def test_audit_events_filter_by_date_range_and_category(emulator: Emulator) -> None:
+    """The collector's exclusion-history read: a date range narrowed to one category."""
+    query = (
+        "$filter=activityDateTime ge 2026-05-01T00:00:00Z and activityDateTime lt "
+        "2026-10-02T08:00:00Z and category eq 'Role'&$select=activity,activityDateTime"
+    )
+    events = _get(emulator, f"deviceManagement/auditEvents?{query}")["value"]
+    assert [(e["activityDateTime"], e["activity"]) for e in events] == [
+        ("2026-05-02T10:21:00Z", "Add exclusion to access policy"),
+        ("2026-06-20T08:44:10Z", "Add exclusion to access policy"),
+        ("2026-09-10T15:02:33Z", "Add exclusion to access policy"),
+        ("2026-09-11T07:58:49Z", "Remove exclusion from access policy"),
+    ]
+
+
+def test_audit_events_refuse_a_filter_on_another_property(emulator: Emulator) -> None:
+    query = "$filter=activityDateTime ge 2026-05-01T00:00:00Z and componentName eq 'x'"
+    response = _http().get(
+        f"{emulator.url}/beta/deviceManagement/auditEvents?{query}", headers=AUTH
+    )
+    assert (response.status_code, response.json()["error"]["message"]) == (
+        400,
+        "Unsupported or invalid query filter clause specified for property 'componentName' "
+        "of resource 'auditEvents'.",
+    )

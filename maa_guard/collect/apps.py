@@ -7,10 +7,17 @@ from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from maa_guard.collect.common import Outcome, Problems, decode_all, references, select, unique
+from maa_guard.collect.common import (
+    Outcome,
+    Problems,
+    decode_all,
+    fetch_present,
+    references,
+    select,
+    unique,
+)
 from maa_guard.collect.errors import GraphError
 from maa_guard.collect.graph import GraphClient
-from maa_guard.collect.wire import BatchItem
 from maa_guard.snapshot import (
     Application,
     AuditEvent,
@@ -67,11 +74,8 @@ async def _look_up(
 ) -> list[ServicePrincipal]:
     if not ids:
         return []
-    found = _present(
-        await client.batch_get([_by_app_id("servicePrincipals", i, SP_FIELDS) for i in ids]),
-        problems,
-    )
-    sps = decode_all(ServicePrincipal, found, problems)
+    paths = [_by_app_id("servicePrincipals", i, SP_FIELDS) for i in ids]
+    sps = decode_all(ServicePrincipal, await fetch_present(client, paths, problems), problems)
     graph_roles = await roles.get() if sps else None
     sps = await _with_sp_relations(client, sps, graph_roles, problems)
     return await _with_applications(client, sps, problems)
@@ -95,18 +99,6 @@ class _GraphRoles:
 
 def _by_app_id(collection: str, app_id: str, fields: str) -> str:
     return f"{collection}(appId='{app_id}')?$select={fields}"
-
-
-def _present(answers: Sequence[BatchItem], problems: Problems) -> list[dict[str, Any]]:
-    found = []
-    for answer in answers:
-        if answer.status == 404:
-            continue
-        if answer.status >= 300:
-            problems.add(answer.error())
-        else:
-            found.append(answer.body)
-    return found
 
 
 async def _graph_app_roles(
@@ -174,15 +166,8 @@ async def _with_applications(
 ) -> list[ServicePrincipal]:
     """The application object, where it is registered in this tenant (else 404: none)."""
     paths = [_by_app_id("applications", sp.app_id, APP_FIELDS) for sp in sps]
-    answers = await client.batch_get(paths)
-    apps: dict[str, Application] = {}
-    for answer in answers:
-        if answer.status == 404:
-            continue
-        if answer.status >= 300:
-            problems.add(answer.error())
-            continue
-        apps.update({a.app_id: a for a in decode_all(Application, [answer.body], problems)})
+    found = decode_all(Application, await fetch_present(client, paths, problems), problems)
+    apps = {app.app_id: app for app in found}
     filled_apps = await _with_app_relations(client, list(apps.values()), problems)
     by_app_id = {app.app_id: app for app in filled_apps}
     return [dataclasses.replace(sp, application=by_app_id.get(sp.app_id)) for sp in sps]

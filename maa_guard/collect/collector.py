@@ -1,12 +1,14 @@
 """Orchestrates the sources into one Snapshot, concurrently where the data allows.
 
 At once: the sign-in report (the slowest chain, 5 requests per 10 s) in the background, and
-policies, approval requests, RBAC, Conditional Access, the audit log (in parallel time
-slices) and tenant facts. Each dependent source starts as soon as its own inputs are in, not
-when every first source is: the groups named by policies and role assignments, then their
-users, once policies and RBAC are read (they need no audit log); the service principals of
-apps excluded by the policy property once policies are read, then those of audit-log
-exclusions and app-only audit writers when the audit slices finish; then sign-in activity.
+policies, approval requests, RBAC, Conditional Access, the audit log (the window's events,
+and the access-policy events before it back to the log's retention: an exclusion added long
+ago is known only from its event; both in parallel time slices) and tenant facts. Each
+dependent source starts as soon as its own inputs are in, not when every first source is:
+the groups named by policies and role assignments, then their users, once policies and RBAC
+are read (they need no audit log); the service principals of apps excluded by the policy
+property once policies are read, then those of audit-log exclusions and app-only audit
+writers when the audit reads finish; then sign-in activity.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from maa_guard.collect.graph import GraphClient
 from maa_guard.collect.intune import (
     PolicyOutcome,
     collect_audit_events,
+    collect_exclusion_history,
     collect_policies,
     collect_rbac,
     collect_requests,
+    merge_audit_events,
 )
 from maa_guard.collect.tenant import (
     SignInEvidence,
@@ -76,6 +80,7 @@ class _Parts:
     assignments: Outcome[RoleAssignment]
     conditional_access: Outcome[ConditionalAccessPolicy]
     audit: Outcome[AuditEvent]
+    history: Outcome[AuditEvent]
     groups: Outcome[Group]
     users: Outcome[User]
     sps: Outcome[ServicePrincipal]
@@ -104,7 +109,8 @@ async def collect(
     finally:
         tasks.cancel()
     sources = _sources(parts, settings.exclusions_property, seen)
-    merged = _with_exclusions(parts.policies.items, parts.audit.items, parts.sps.items)
+    events = merge_audit_events(parts.audit.items, parts.history.items)
+    merged = _with_exclusions(parts.policies.items, events, parts.sps.items)
     tell("exclusions", sources["exclusions"], sum(len(p.exclusions) for p in merged))
     return Snapshot(
         schema_version=SCHEMA_VERSION,
@@ -121,7 +127,7 @@ async def collect(
         conditional_access_policies=parts.conditional_access.items,
         role_definitions=parts.definitions.items,
         role_assignments=parts.assignments.items,
-        audit_events=parts.audit.items,
+        audit_events=events,
         sign_in_activity=parts.sign_ins.items,
     )
 
@@ -159,12 +165,14 @@ async def _all_parts(
     policies = tasks.start(_policies(client, settings, tell))
     rbac = tasks.start(_rbac(client, tell))
     audit = tasks.start(_told(tell, "audit_events", collect_audit_events(client, window)))
+    history = tasks.start(collect_exclusion_history(client, window))
     requests = tasks.start(_told(tell, "approval_requests", collect_requests(client)))
     ca = tasks.start(_told(tell, "conditional_access", collect_conditional_access(client)))
     tenant = tasks.start(collect_tenant(client, tenant_id))
     directory = tasks.start(_groups_and_users(client, policies, rbac, tell))
-    apps = tasks.start(_apps_and_sign_ins(client, policies, audit, evidence, tell))
-    await asyncio.gather(policies, rbac, audit, requests, ca, tenant, directory, apps)
+    audit_log = tasks.start(_audit_log(audit, history))
+    apps = tasks.start(_apps_and_sign_ins(client, policies, audit_log, evidence, tell))
+    await asyncio.gather(policies, rbac, audit_log, requests, ca, tenant, directory, apps)
     (definitions, assignments), (groups, users) = rbac.result(), directory.result()
     sps, sign_ins = apps.result()
     found = policies.result()
@@ -175,6 +183,7 @@ async def _all_parts(
         assignments,
         ca.result(),
         audit.result(),
+        history.result(),
         groups,
         users,
         sps,
@@ -197,18 +206,19 @@ async def _rbac(client: GraphClient, tell: Progress) -> Rbac:
 
 def _sources(parts: _Parts, property_name: str, property_seen: bool) -> dict[str, SourceStatus]:
     """Each source's status; one built from an incomplete input is at best partial."""
-    policies, audit = parts.policies.status, parts.audit.status
-    exclusions = _exclusions_status(policies, audit, parts.sps.status)
+    policies, audit, history = parts.policies.status, parts.audit.status, parts.history.status
+    exclusions = _exclusions_status(policies, audit, history, parts.sps.status)
     if exclusions.state is SourceState.COMPLETE and parts.policies.items and not property_seen:
         exclusions = SourceStatus(
             SourceState.PARTIAL,
             reason=f"no access policy carries the property {property_name!r}; exclusions "
-            "older than the audit window cannot be seen (set graph.exclusions_property)",
+            "older than the audit log's retention cannot be seen "
+            "(set graph.exclusions_property)",
         )
     # Derived statuses feed the next step, so incompleteness travels the whole chain:
     # policies/RBAC -> groups -> users, and policies/audit -> service principals -> sign-ins.
     groups = _after(parts.groups.status, policies, parts.assignments.status)
-    service_principals = _after(parts.sps.status, policies, audit)
+    service_principals = _after(parts.sps.status, policies, audit, history)
     return {
         "access_policies": policies,
         "exclusions": exclusions,
@@ -269,20 +279,27 @@ async def _groups_and_users(
     return groups, users
 
 
+async def _audit_log(
+    audit: Awaitable[Outcome[AuditEvent]], history: Awaitable[Outcome[AuditEvent]]
+) -> tuple[AuditEvent, ...]:
+    return merge_audit_events((await audit).items, (await history).items)
+
+
 async def _apps_and_sign_ins(
     client: GraphClient,
     policies: Awaitable[PolicyOutcome],
-    audit: Awaitable[Outcome[AuditEvent]],
+    audit_log: Awaitable[tuple[AuditEvent, ...]],
     evidence: Awaitable[SignInEvidence],
     tell: Progress,
 ) -> tuple[Outcome[ServicePrincipal], Outcome[SignInActivity]]:
     """Service principals of excluded apps at once, of audit-log exclusions and app-only
-    writers when the audit log is in; then their sign-in activity."""
+    writers when the audit log (window and exclusion history) is in; then their sign-in
+    activity."""
     found = (await policies).policies.items
     excluded = unique(e.app_id for p in found for e in p.exclusions)
 
     async def from_audit() -> list[str]:
-        events = (await audit).items
+        events = await audit_log
         return _excluded_app_ids(found, events) + app_only_writers(events)
 
     work = collect_service_principals(client, excluded, from_audit())
@@ -325,14 +342,15 @@ def _with_exclusions(
 
 
 def _exclusions_status(
-    policies: SourceStatus, audit: SourceStatus, sps: SourceStatus
+    policies: SourceStatus, audit: SourceStatus, history: SourceStatus, sps: SourceStatus
 ) -> SourceStatus:
     if policies.state is not SourceState.COMPLETE:
         return policies
-    if audit.state is not SourceState.COMPLETE:
-        return dataclasses.replace(
-            audit, state=SourceState.PARTIAL, reason=f"audit-log exclusions: {audit.reason}"
-        )
+    for events, what in ((audit, "audit-log exclusions"), (history, "exclusion history")):
+        if events.state is not SourceState.COMPLETE:
+            return dataclasses.replace(
+                events, state=SourceState.PARTIAL, reason=f"{what}: {events.reason}"
+            )
     if sps.state is SourceState.COMPLETE:
         return SourceStatus(SourceState.COMPLETE)
     return dataclasses.replace(

@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from maa_guard.codec import DecodeError, decode
 from maa_guard.collect.errors import GraphError
+from maa_guard.collect.graph import GraphClient
 from maa_guard.model import SourceState
 from maa_guard.snapshot import DirectoryObjectRef, SourceStatus
 
@@ -53,6 +54,22 @@ def failed(error: GraphError) -> SourceStatus:
     return SourceStatus(
         SourceState.FAILED, reason=error.message, missing_permission=error.permission
     )
+
+
+async def fetch_present(
+    client: GraphClient, paths: Sequence[str], problems: Problems
+) -> list[JsonObject]:
+    """GET each path (through ``$batch``): the bodies, in order. A 404 is an object that
+    does not exist and is left out; any other failure is a noted problem."""
+    found: list[JsonObject] = []
+    for answer in await client.batch_get(paths):
+        if answer.status == 404:
+            continue
+        if answer.status >= 300:
+            problems.add(answer.error())
+        else:
+            found.append(answer.body)
+    return found
 
 
 def decode_all(cls: type[T], raws: Iterable[Mapping[str, Any]], problems: Problems) -> list[T]:

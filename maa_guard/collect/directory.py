@@ -10,6 +10,7 @@ from maa_guard.collect.common import (
     Outcome,
     Problems,
     decode_all,
+    fetch_present,
     references,
     select,
     unique,
@@ -45,16 +46,8 @@ async def collect_groups(client: GraphClient, group_ids: Sequence[str]) -> Outco
     left out (a rule reports a policy naming a missing group), not a collection failure."""
     ids = unique(group_ids)
     problems = Problems()
-    answers = await client.batch_get([f"groups/{i}?$select={GROUP_FIELDS}" for i in ids])
-    raws: list[dict[str, Any]] = []
-    for answer in answers:
-        if answer.status == 404:
-            continue
-        if answer.status >= 300:
-            problems.add(answer.error())
-        else:
-            raws.append(answer.body)
-    groups = decode_all(Group, raws, problems)
+    paths = [f"groups/{i}?$select={GROUP_FIELDS}" for i in ids]
+    groups = decode_all(Group, await fetch_present(client, paths, problems), problems)
     groups = await _with_relations(client, groups, problems)
     return Outcome(tuple(groups), problems.status(bool(groups) or not ids))
 
@@ -91,16 +84,8 @@ async def collect_users(client: GraphClient, user_ids: Sequence[str]) -> Outcome
     """Type, enabled state and Intune licence (from licenseDetails service plans)."""
     ids = unique(user_ids)
     problems = Problems()
-    answers = await client.batch_get([f"users/{i}?$select={USER_FIELDS}" for i in ids])
-    raws = []
-    for answer in answers:
-        if answer.status == 404:
-            continue
-        if answer.status >= 300:
-            problems.add(answer.error())
-        else:
-            raws.append(answer.body)
-    users = decode_all(User, raws, problems)
+    paths = [f"users/{i}?$select={USER_FIELDS}" for i in ids]
+    users = decode_all(User, await fetch_present(client, paths, problems), problems)
     users = await _with_licences(client, users, problems)
     return Outcome(tuple(users), problems.status(bool(users) or not ids))
 

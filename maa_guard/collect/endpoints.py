@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from maa_guard.errors import UsageError
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
 
 @dataclass(frozen=True, slots=True)
 class Cloud:
@@ -39,6 +41,10 @@ class Endpoint:
     def url(self, version: str, path: str) -> str:
         return f"{self.root}/{version}/{path.lstrip('/')}"
 
+    @property
+    def loopback(self) -> bool:
+        return urlsplit(self.root).hostname in LOOPBACK_HOSTS
+
 
 def resolve_endpoint(cloud: str = "global", graph_endpoint: str | None = None) -> Endpoint:
     if cloud not in CLOUDS:
@@ -55,7 +61,7 @@ def _checked_root(url: str) -> str:
             f"--graph-endpoint {url!r} is not an http(s) URL",
             "give the root, e.g. http://127.0.0.1:8080 (without /beta)",
         )
-    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         raise UsageError(
             f"--graph-endpoint {url!r} uses plain http to a remote host",
             "plain http is allowed only on loopback; use https",

@@ -16,7 +16,7 @@ import inspect
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -66,11 +66,15 @@ class RetryPolicy:
     max_delay: float = 60.0
 
 
-def default_http_client(timeout: float = 100.0) -> httpx.AsyncClient:
-    """msgraph-core's middleware pipeline around an httpx client; its retry switched off."""
+def default_http_client(timeout: float = 100.0, trust_env: bool = True) -> httpx.AsyncClient:
+    """msgraph-core's middleware pipeline around an httpx client; its retry switched off.
+
+    ``trust_env=False`` ignores proxy settings from the environment (``HTTP_PROXY``...).
+    """
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=30.0),
         limits=httpx.Limits(max_connections=MAX_CONNECTIONS),
+        trust_env=trust_env,
     )
     options: dict[str, Any] = {RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0)}
     wrapped: httpx.AsyncClient = GraphClientFactory.create_with_default_middleware(
@@ -97,7 +101,8 @@ class GraphClient:
         self.endpoint = endpoint
         self._credential = credential
         self._budgets = budgets or Budgets(clock=clock)
-        self._http = http or default_http_client()
+        # A loopback Graph (an emulator) is never reached through a proxy from HTTP_PROXY.
+        self._http = http or default_http_client(trust_env=not endpoint.loopback)
         self._retry = retry
         self._clock = clock
         self._deadline = clock() + timeout
@@ -129,23 +134,9 @@ class GraphClient:
     async def get_all(
         self, path: str, params: Mapping[str, str] | None = None, version: str = "beta"
     ) -> list[JsonObject]:
-        """Every item of a collection, following ``@odata.nextLink`` verbatim.
-
-        An expired skip token restarts the chain from its first page (at most twice); items
-        already read are kept and not repeated.
-        """
-        seen: set[str] = set()
-        items: list[JsonObject] = []
-        for restart in range(MAX_RESTARTS + 1):
-            first = await self.get(path, params, version)
-            try:
-                await self.follow(path, first, seen, items)
-                return items
-            except GraphError as error:
-                if not expired_page_token(error) or restart == MAX_RESTARTS:
-                    raise
-                log.debug("GET %s: page token expired, restarting the chain", path)
-        raise AssertionError("unreachable")
+        """Every item of a collection, following ``@odata.nextLink`` verbatim (see
+        :meth:`_whole_chain` for an expired skip token)."""
+        return await self._whole_chain(path, None, lambda: self.get(path, params, version))
 
     async def follow(
         self,
@@ -183,17 +174,50 @@ class GraphClient:
     async def batch_get_all(
         self, paths: Sequence[str], version: str = "beta"
     ) -> list[list[JsonObject] | GraphError]:
-        """Per path, every item of that collection (nextLinks followed), or its error."""
-        items = await self.batch_get(paths, version)
-        return list(await asyncio.gather(*(self._rest_of(item) for item in items)))
+        """Per path, every item of that collection (nextLinks followed), or its error.
 
-    async def _rest_of(self, item: BatchItem) -> list[JsonObject] | GraphError:
+        A chain whose skip token expires restarts with a plain GET of its first page.
+        """
+        items = await self.batch_get(paths, version)
+        return list(await asyncio.gather(*(self._rest_of(item, version) for item in items)))
+
+    async def _rest_of(self, item: BatchItem, version: str) -> list[JsonObject] | GraphError:
         if item.status >= 300:
             return item.error()
+        url = self.endpoint.url(version, item.path)
+
+        async def first_page() -> JsonObject:
+            return await self._send_get(url, item.path, query_of(item.path), verbatim=True)
+
         try:
-            return await self.follow(item.path, item.body)
+            return await self._whole_chain(item.path, item.body, first_page)
         except GraphError as error:
             return error
+
+    async def _whole_chain(
+        self,
+        path: str,
+        first: JsonObject | None,
+        first_page: Callable[[], Awaitable[JsonObject]],
+    ) -> list[JsonObject]:
+        """``first`` (or ``first_page()`` when None) and every page after it.
+
+        A skip token that expired cannot be asked again, so an expired one restarts the chain
+        from its first request (at most ``MAX_RESTARTS`` times); items already read are kept
+        and not repeated.
+        """
+        seen: set[str] = set()
+        items: list[JsonObject] = []
+        for restart in range(MAX_RESTARTS + 1):
+            page = first if first is not None and restart == 0 else await first_page()
+            try:
+                await self.follow(path, page, seen, items)
+                return items
+            except GraphError as error:
+                if not expired_page_token(error) or restart == MAX_RESTARTS:
+                    raise
+                log.debug("GET %s: page token expired, restarting the chain", path)
+        raise AssertionError("unreachable")
 
     # ---- transport ------------------------------------------------------------------
 
@@ -325,11 +349,13 @@ class GraphClient:
         async with self._token_lock:
             now = time.time()
             if self._token is None or self._token[1] - _TOKEN_MARGIN < now:
-                self._token = await _fetch_token(self._credential, self.endpoint.scope)
+                self._token = await fetch_token(self._credential, self.endpoint.scope)
             return self._token[0]
 
 
-async def _fetch_token(credential: TokenCredential, scope: str) -> tuple[str, float]:
+async def fetch_token(credential: TokenCredential, scope: str) -> tuple[str, float]:
+    """The token and its expiry (epoch seconds); a failure is an AuthenticationError that
+    names the first line of the cause and never the credential."""
     try:
         result = credential.get_token(scope)
         if inspect.isawaitable(result):

@@ -9,7 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 from maa_guard.codec import format_datetime
-from maa_guard.collect.common import Outcome, Problems, decode_all, failed, select
+from maa_guard.collect.common import (
+    Outcome,
+    Problems,
+    decode_all,
+    failed,
+    fetch_present,
+    select,
+)
 from maa_guard.collect.errors import GraphError
 from maa_guard.collect.graph import GraphClient
 from maa_guard.exclusions import read_policy_exclusions
@@ -28,6 +35,13 @@ ROLE_DEFINITIONS = "deviceManagement/roleDefinitions"
 ROLE_ASSIGNMENTS = "deviceManagement/roleAssignments"
 AUDIT_EVENTS = "deviceManagement/auditEvents"
 INTUNE_TOP = "1000"
+# Graph keeps two years of Intune audit events (reference section 8; some sources say one):
+# reading further back than the log holds costs one empty page per slice.
+AUDIT_RETENTION_DAYS = 730
+HISTORY_SLICES = 8
+# The category of access-policy (MAA) events, exclusion changes among them, in the demo tenant
+# and the emulator. Microsoft has not published MAA's audit strings (reference section 8).
+EXCLUSION_CATEGORY = "Role"
 
 REQUEST_FIELDS = select(
     "id",
@@ -77,18 +91,11 @@ async def collect_policies(client: GraphClient, exclusions_property: str) -> Pol
     except GraphError as error:
         return PolicyOutcome(Outcome((), failed(error)), False)
     ids = [str(item["id"]) for item in listed if item.get("id")]
-    answers = await client.batch_get([f"{POLICIES}/{policy_id}" for policy_id in ids])
     problems = Problems()
-    policies: list[AccessPolicy] = []
-    seen = False
-    for answer in answers:
-        if answer.status == 404:
-            continue  # deleted between the list and the GET
-        if answer.status >= 300:
-            problems.add(answer.error())
-            continue
-        seen = seen or exclusions_property in answer.body
-        policies.extend(_policy(answer.body, exclusions_property, problems))
+    # deleted between the list and the GET: a 404, left out
+    found = await fetch_present(client, [f"{POLICIES}/{policy_id}" for policy_id in ids], problems)
+    seen = any(exclusions_property in raw for raw in found)
+    policies = [p for raw in found for p in _policy(raw, exclusions_property, problems)]
     status = problems.status(bool(policies) or not ids)
     return PolicyOutcome(Outcome(tuple(policies), status), seen)
 
@@ -171,30 +178,56 @@ def slice_count(window: Window) -> int:
 
 async def collect_audit_events(client: GraphClient, window: Window) -> Outcome[AuditEvent]:
     """The window's Intune audit events, its time slices fetched in parallel."""
-    slices = time_slices(window, slice_count(window))
+    return await _audit_events(client, time_slices(window, slice_count(window)))
+
+
+def history_span(window: Window) -> Window:
+    """From the start of the audit log's retention to the start of the window."""
+    return Window(window.end - timedelta(days=AUDIT_RETENTION_DAYS), window.start)
+
+
+async def collect_exclusion_history(client: GraphClient, window: Window) -> Outcome[AuditEvent]:
+    """Access-policy audit events from before the window, back to the audit log's retention:
+    an exclusion added long ago is known only from its event (the window has the rest)."""
+    span = history_span(window)
+    if span.start >= span.end:
+        return Outcome(())
+    clause = f"category eq '{EXCLUSION_CATEGORY}'"
+    return await _audit_events(client, time_slices(span, HISTORY_SLICES), clause)
+
+
+def merge_audit_events(*parts: tuple[AuditEvent, ...]) -> tuple[AuditEvent, ...]:
+    """Audit events read apart (the window, the exclusion history), each once, in time order."""
+    by_id = {event.id: event for part in parts for event in part}
+    return tuple(sorted(by_id.values(), key=lambda e: (e.activity_date_time, e.id)))
+
+
+async def _audit_events(
+    client: GraphClient, slices: list[Window], clause: str = ""
+) -> Outcome[AuditEvent]:
+    """Each slice's events (its own nextLink chain, all at once); complete when all are."""
     results = await asyncio.gather(
-        *(_audit_slice(client, part) for part in slices), return_exceptions=True
+        *(_audit_slice(client, part, clause) for part in slices), return_exceptions=True
     )
     problems = Problems()
-    raws: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    raws: dict[str, dict[str, Any]] = {}
     for result in results:
         if isinstance(result, GraphError):
             problems.add(result)
         elif isinstance(result, BaseException):
             raise result
         else:
-            raws.extend(r for r in result if str(r.get("id")) not in seen)
-            seen.update(str(r.get("id")) for r in result)
-    events = decode_all(AuditEvent, raws, problems)
+            raws.update((str(r.get("id")), r) for r in result if str(r.get("id")) not in raws)
+    events = decode_all(AuditEvent, raws.values(), problems)
     events.sort(key=lambda event: (event.activity_date_time, event.id))
     return Outcome(tuple(events), problems.status(len(problems.errors) < len(slices)))
 
 
-async def _audit_slice(client: GraphClient, part: Window) -> list[dict[str, Any]]:
-    clause = (
+async def _audit_slice(client: GraphClient, part: Window, clause: str) -> list[dict[str, Any]]:
+    dates = (
         f"activityDateTime ge {format_datetime(part.start)} "
         f"and activityDateTime lt {format_datetime(part.end)}"
     )
-    params = {"$filter": clause, "$select": AUDIT_FIELDS, "$top": INTUNE_TOP}
+    condition = f"{dates} and {clause}" if clause else dates
+    params = {"$filter": condition, "$select": AUDIT_FIELDS, "$top": INTUNE_TOP}
     return await client.get_all(AUDIT_EVENTS, params)

@@ -7,6 +7,7 @@ already in the audit events; declared ones live in config, not in the tenant.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from maa_guard.codec import encode, format_datetime
@@ -20,8 +21,10 @@ from maa_guard.emulator.fixture_parts import (
     Json,
     applications,
     fixture_id,
+    named,
     role_assignment,
     tenant_sps,
+    typed,
     user_json,
 )
 from maa_guard.model import ExclusionSource
@@ -29,6 +32,7 @@ from maa_guard.snapshot import (
     AccessPolicy,
     Application,
     Group,
+    RoleDefinition,
     ServicePrincipal,
     Snapshot,
 )
@@ -68,26 +72,21 @@ def _tokens(snapshot: Snapshot) -> Json:
 def _collections(snapshot: Snapshot, graph_sp: Json) -> Json:
     return {
         "deviceManagement/operationApprovalPolicies": [_policy(p) for p in snapshot.policies],
-        "deviceManagement/operationApprovalRequests": [
-            {"@odata.type": "#microsoft.graph.operationApprovalRequest", **encode(r)}
-            for r in snapshot.approval_requests
-        ],
+        "deviceManagement/operationApprovalRequests": _encoded(
+            "operationApprovalRequest", snapshot.approval_requests
+        ),
         "deviceManagement/roleDefinitions": [
             _role_definition(d) for d in snapshot.role_definitions
         ],
         "deviceManagement/roleAssignments": [role_assignment(a) for a in snapshot.role_assignments],
-        "deviceManagement/auditEvents": [
-            {"@odata.type": "#microsoft.graph.auditEvent", **encode(e)}
-            for e in snapshot.audit_events
-        ],
+        "deviceManagement/auditEvents": _encoded("auditEvent", snapshot.audit_events),
         "groups": [_group(g) for g in snapshot.groups],
         "users": [user_json(u) for u in snapshot.users],
         "servicePrincipals": [*(_sp(sp) for sp in tenant_sps(snapshot)), graph_sp],
         "applications": [_application(a) for a in applications(snapshot)],
-        "identity/conditionalAccess/policies": [
-            {"@odata.type": "#microsoft.graph.conditionalAccessPolicy", **encode(p)}
-            for p in snapshot.conditional_access_policies
-        ],
+        "identity/conditionalAccess/policies": _encoded(
+            "conditionalAccessPolicy", snapshot.conditional_access_policies
+        ),
         "reports/servicePrincipalSignInActivities": _sign_in_activities(snapshot),
         "auditLogs/signIns": _sign_ins(snapshot, graph_sp),
         "subscribedSkus": _skus(snapshot),
@@ -96,20 +95,26 @@ def _collections(snapshot: Snapshot, graph_sp: Json) -> Json:
     }
 
 
+def _encoded(kind: str, items: Iterable[Any]) -> list[Json]:
+    """Snapshot items whose snapshot shape is Graph's own, typed."""
+    return [typed(kind, encode(item)) for item in items]
+
+
 def _writable(snapshot: Snapshot) -> Json:
     """Objects for trying automation against MAA: one app, one device, empty protected routes."""
     tenant = snapshot.tenant.id
-    app = {
-        "@odata.type": "#microsoft.graph.win32LobApp",
-        "id": fixture_id(tenant, "mobileApp", "company-portal"),
-        "displayName": "Company Portal",
-    }
-    device = {
-        "@odata.type": "#microsoft.graph.managedDevice",
-        "id": fixture_id(tenant, "managedDevice", "1"),
-        "deviceName": "CONTOSO-LT-001",
-        "operatingSystem": "Windows",
-    }
+    app = typed(
+        "win32LobApp",
+        {"id": fixture_id(tenant, "mobileApp", "company-portal"), "displayName": "Company Portal"},
+    )
+    device = typed(
+        "managedDevice",
+        {
+            "id": fixture_id(tenant, "managedDevice", "1"),
+            "deviceName": "CONTOSO-LT-001",
+            "operatingSystem": "Windows",
+        },
+    )
     empty: Json = {name: [] for name in _EMPTY_WRITABLE}
     return {
         "deviceAppManagement/mobileApps": [app],
@@ -128,21 +133,20 @@ _EMPTY_WRITABLE = (
 
 
 def _policy(policy: AccessPolicy) -> Json:
-    item: Json = {
-        "@odata.type": "#microsoft.graph.operationApprovalPolicy",
-        "id": policy.id,
-        "displayName": policy.display_name,
-        "description": policy.description,
-        "lastModifiedDateTime": _when(policy.last_modified_date_time),
-        "policyType": policy.policy_type,
-        "policyPlatform": policy.policy_platform,
-        "policySet": {
+    item = named(
+        "operationApprovalPolicy",
+        policy,
+        description=policy.description,
+        lastModifiedDateTime=_when(policy.last_modified_date_time),
+        policyType=policy.policy_type,
+        policyPlatform=policy.policy_platform,
+        policySet={
             "@odata.type": "microsoft.graph.operationApprovalPolicySet",
             "policyType": policy.policy_type,
             "policyPlatform": policy.policy_platform,
         },
-        "approverGroupIds": list(policy.approver_group_ids),
-    }
+        approverGroupIds=list(policy.approver_group_ids),
+    )
     excluded = [e.app_id for e in policy.exclusions if e.source is ExclusionSource.POLICY_PROPERTY]
     if excluded:
         item[EXCLUSIONS_PROPERTY] = excluded
@@ -153,44 +157,41 @@ def _when(moment: Any) -> str | None:
     return None if moment is None else format_datetime(moment)
 
 
-def _role_definition(definition: Any) -> Json:
-    return {
-        "@odata.type": "#microsoft.graph.deviceAndAppManagementRoleDefinition",
-        "id": definition.id,
-        "displayName": definition.display_name,
-        "isBuiltIn": definition.is_built_in,
-        "isBuiltInRoleDefinition": definition.is_built_in,
-    }
+def _role_definition(definition: RoleDefinition) -> Json:
+    return named(
+        "deviceAndAppManagementRoleDefinition",
+        definition,
+        isBuiltIn=definition.is_built_in,
+        isBuiltInRoleDefinition=definition.is_built_in,
+    )
 
 
 def _group(group: Group) -> Json:
-    return {
-        "@odata.type": "#microsoft.graph.group",
-        "id": group.id,
-        "displayName": group.display_name,
-        "securityEnabled": group.security_enabled,
-        "mailEnabled": group.mail_enabled,
-        "groupTypes": list(group.group_types),
-        "isAssignableToRole": group.is_assignable_to_role,
-        "membershipRule": group.membership_rule,
-        "membershipRuleProcessingState": "On" if group.membership_rule else None,
-        "onPremisesSyncEnabled": group.on_premises_sync_enabled,
-    }
+    return named(
+        "group",
+        group,
+        securityEnabled=group.security_enabled,
+        mailEnabled=group.mail_enabled,
+        groupTypes=list(group.group_types),
+        isAssignableToRole=group.is_assignable_to_role,
+        membershipRule=group.membership_rule,
+        membershipRuleProcessingState="On" if group.membership_rule else None,
+        onPremisesSyncEnabled=group.on_premises_sync_enabled,
+    )
 
 
 def _sp(sp: ServicePrincipal) -> Json:
-    return {
-        "@odata.type": "#microsoft.graph.servicePrincipal",
-        "id": sp.id,
-        "appId": sp.app_id,
-        "displayName": sp.display_name,
-        "accountEnabled": sp.account_enabled,
-        "appOwnerOrganizationId": sp.app_owner_organization_id,
-        "servicePrincipalType": sp.service_principal_type,
-        "keyCredentials": encode(sp.key_credentials),
-        "passwordCredentials": encode(sp.password_credentials),
-        "tags": [],
-    }
+    return named(
+        "servicePrincipal",
+        sp,
+        appId=sp.app_id,
+        accountEnabled=sp.account_enabled,
+        appOwnerOrganizationId=sp.app_owner_organization_id,
+        servicePrincipalType=sp.service_principal_type,
+        keyCredentials=encode(sp.key_credentials),
+        passwordCredentials=encode(sp.password_credentials),
+        tags=[],
+    )
 
 
 def _graph_service_principal(snapshot: Snapshot) -> Json:
@@ -198,32 +199,25 @@ def _graph_service_principal(snapshot: Snapshot) -> Json:
     existing = next(
         (sp for sp in snapshot.service_principals if sp.app_id == gr.GRAPH_APP_ID), None
     )
-    return {
-        "@odata.type": "#microsoft.graph.servicePrincipal",
-        "id": existing.id
-        if existing
-        else fixture_id(snapshot.tenant.id, "graph-service-principal"),
-        "appId": gr.GRAPH_APP_ID,
-        "displayName": "Microsoft Graph",
-        "accountEnabled": True,
-        "appOwnerOrganizationId": "f8cdef31-a31e-4b4a-93e4-5f571e91255a",
-        "servicePrincipalType": "Application",
-        "keyCredentials": [],
-        "passwordCredentials": [],
-        "tags": [],
-        "appRoles": gr.app_roles(permissions),
-    }
+    graph = ServicePrincipal(
+        id=existing.id if existing else fixture_id(snapshot.tenant.id, "graph-service-principal"),
+        app_id=gr.GRAPH_APP_ID,
+        account_enabled=True,
+        display_name="Microsoft Graph",
+        app_owner_organization_id="f8cdef31-a31e-4b4a-93e4-5f571e91255a",
+        service_principal_type="Application",
+    )
+    return {**_sp(graph), "appRoles": gr.app_roles(permissions)}
 
 
 def _application(app: Application) -> Json:
-    return {
-        "@odata.type": "#microsoft.graph.application",
-        "id": app.id,
-        "appId": app.app_id,
-        "displayName": app.display_name,
-        "keyCredentials": encode(app.key_credentials),
-        "passwordCredentials": encode(app.password_credentials),
-    }
+    return named(
+        "application",
+        app,
+        appId=app.app_id,
+        keyCredentials=encode(app.key_credentials),
+        passwordCredentials=encode(app.password_credentials),
+    )
 
 
 def _sign_in_activities(snapshot: Snapshot) -> list[Json]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from maa_guard.codec import encode
 from maa_guard.emulator import graphroles as gr
@@ -11,8 +12,10 @@ from maa_guard.emulator.fixture_parts import (
     INTUNE_PLAN,
     INTUNE_SKU_ID,
     Json,
+    Named,
     applications,
     fixture_id,
+    named,
     role_assignment,
     tenant_sps,
     user_json,
@@ -20,40 +23,38 @@ from maa_guard.emulator.fixture_parts import (
 from maa_guard.snapshot import (
     Application,
     DirectoryObjectRef,
-    Group,
     ServicePrincipal,
     Snapshot,
     User,
 )
 
+P = TypeVar("P", bound=Named)
+
 
 def relationships(snapshot: Snapshot, graph_sp: Json) -> Json:
     users = {user.id.lower(): user for user in snapshot.users}
-    sps = tenant_sps(snapshot)
-    grants = {sp.id: _grants(sp, graph_sp) for sp in sps}
+    objects = functools.partial(_objects, users=users)
+    sps, apps, groups = tenant_sps(snapshot), applications(snapshot), snapshot.groups
+    grants = _listing(sps, lambda sp: _grants(sp, graph_sp))
     return {
-        "groups/{id}/members": _refs(snapshot.groups, "members", users),
-        "groups/{id}/transitiveMembers": _refs(snapshot.groups, "transitive_members", users),
-        "groups/{id}/owners": _refs(snapshot.groups, "owners", users),
-        "users/{id}/licenseDetails": {u.id: _licence_details(u) for u in snapshot.users},
-        "servicePrincipals/{id}/owners": {sp.id: _objects(sp.owners, users) for sp in sps},
+        "groups/{id}/members": _listing(groups, lambda g: objects(g.members)),
+        "groups/{id}/transitiveMembers": _listing(groups, lambda g: objects(g.transitive_members)),
+        "groups/{id}/owners": _listing(groups, lambda g: objects(g.owners)),
+        "users/{id}/licenseDetails": _listing(snapshot.users, _licence_details),
+        "servicePrincipals/{id}/owners": _listing(sps, lambda sp: objects(sp.owners)),
         "servicePrincipals/{id}/appRoleAssignments": grants,
         "servicePrincipals/{id}/appRoleAssignedTo": {
             graph_sp["id"]: [grant for items in grants.values() for grant in items]
         },
-        "applications/{id}/owners": {
-            app.id: _objects(app.owners, users) for app in applications(snapshot)
-        },
-        "applications/{id}/federatedIdentityCredentials": {
-            app.id: [_federated(app, f) for f in app.federated_identity_credentials]
-            for app in applications(snapshot)
-        },
+        "applications/{id}/owners": _listing(apps, lambda app: objects(app.owners)),
+        "applications/{id}/federatedIdentityCredentials": _listing(apps, _federated_credentials),
         "deviceManagement/roleDefinitions/{id}/roleAssignments": _assignments_by_role(snapshot),
     }
 
 
-def _refs(groups: Iterable[Group], attribute: str, users: dict[str, User]) -> Json:
-    return {group.id: _objects(getattr(group, attribute), users) for group in groups}
+def _listing(parents: Iterable[P], items: Callable[[P], list[Json]]) -> dict[str, list[Json]]:
+    """A relationship: each parent's id and the objects it lists."""
+    return {parent.id: items(parent) for parent in parents}
 
 
 def _objects(refs: Iterable[DirectoryObjectRef], users: dict[str, User]) -> list[Json]:
@@ -61,11 +62,7 @@ def _objects(refs: Iterable[DirectoryObjectRef], users: dict[str, User]) -> list
 
 
 def _object(ref: DirectoryObjectRef, user: User | None) -> Json:
-    item: Json = {"@odata.type": f"#microsoft.graph.{ref.type}", "id": ref.id}
-    item["displayName"] = ref.display_name
-    if user is not None:
-        item.update(user_json(user))
-    return item
+    return user_json(user) if user is not None else named(ref.type, ref)
 
 
 def _licence_details(user: User) -> list[Json]:
@@ -96,6 +93,10 @@ def _grants(sp: ServicePrincipal, graph_sp: Json) -> list[Json]:
         }
         for permission in sp.app_permissions
     ]
+
+
+def _federated_credentials(app: Application) -> list[Json]:
+    return [_federated(app, credential) for credential in app.federated_identity_credentials]
 
 
 def _federated(app: Application, credential: Any) -> Json:

@@ -1,9 +1,10 @@
-"""Shapes shared by the fixture builders: ids, users, role assignments, licences."""
+"""Shapes shared by the fixture builders: typed objects, ids, users, role assignments."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from maa_guard.emulator import graphroles as gr
 from maa_guard.snapshot import Application, RoleAssignment, ServicePrincipal, Snapshot, User
@@ -21,32 +22,48 @@ WORKLOAD_ID_PLAN = {
 }
 
 
+class Named(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def display_name(self) -> str: ...
+
+
+def typed(kind: str, fields: Mapping[str, Any]) -> Json:
+    """A Graph object of type ``microsoft.graph.<kind>``, its ``@odata.type`` first."""
+    return {"@odata.type": f"#microsoft.graph.{kind}", **fields}
+
+
+def named(kind: str, item: Named, **fields: Any) -> Json:
+    """A typed Graph object with the snapshot item's ``id`` and ``displayName``."""
+    return typed(kind, {"id": item.id, "displayName": item.display_name, **fields})
+
+
 def fixture_id(*parts: str) -> str:
     """A deterministic GUID for objects the snapshot does not carry."""
     return str(uuid.uuid5(gr.NAMESPACE, "/".join(parts)))
 
 
 def user_json(user: User) -> Json:
-    return {
-        "@odata.type": "#microsoft.graph.user",
-        "id": user.id,
-        "displayName": user.display_name,
-        "userPrincipalName": user.user_principal_name,
-        "accountEnabled": user.account_enabled,
-        "userType": user.user_type,
-    }
+    return named(
+        "user",
+        user,
+        userPrincipalName=user.user_principal_name,
+        accountEnabled=user.account_enabled,
+        userType=user.user_type,
+    )
 
 
 def role_assignment(assignment: RoleAssignment) -> Json:
-    return {
-        "@odata.type": "#microsoft.graph.deviceAndAppManagementRoleAssignment",
-        "id": assignment.id,
-        "displayName": assignment.display_name,
-        "members": list(assignment.members),
-        "scopeMembers": list(assignment.scope_members),
-        "resourceScopes": list(assignment.resource_scopes),
-        "scopeType": assignment.scope_type,
-    }
+    return named(
+        "deviceAndAppManagementRoleAssignment",
+        assignment,
+        members=list(assignment.members),
+        scopeMembers=list(assignment.scope_members),
+        resourceScopes=list(assignment.resource_scopes),
+        scopeType=assignment.scope_type,
+    )
 
 
 def tenant_sps(snapshot: Snapshot) -> list[ServicePrincipal]:

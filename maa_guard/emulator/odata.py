@@ -23,7 +23,7 @@ FILTERABLE: dict[str, frozenset[str]] = {
     "applications": frozenset({"appId"}),
     "reports/servicePrincipalSignInActivities": frozenset({"appId"}),
     "auditLogs/signIns": frozenset({"appId", "createdDateTime", "signInEventTypes"}),
-    "deviceManagement/auditEvents": frozenset({"activityDateTime"}),
+    "deviceManagement/auditEvents": frozenset({"activityDateTime", "category"}),
 }
 _CLAUSE = re.compile(
     r"^(?P<prop>\w+) (?P<op>eq|ge|le|gt|lt) (?P<value>'[^']*'|[0-9][0-9T:.+\-Z]*)$"
@@ -82,6 +82,20 @@ def time_range(text: str, collection: str) -> TimeRange | None:
             return None
         found = _narrowed(found or TimeRange(match["prop"]), match["op"], moment)
     return found
+
+
+def ranged(text: str, collection: str) -> tuple[TimeRange, Predicate | None] | None:
+    """The filter's date comparisons of one property as a :class:`TimeRange` (answered by
+    bisection), and a predicate for its other clauses (None when there are none); None when
+    it has no such comparisons. The filter was already checked by :func:`parse_filter`."""
+    clauses = [clause.strip() for clause in _AND.split(text.strip())]
+    dated = [clause for clause in clauses if time_range(clause, collection) is not None]
+    span = time_range(" and ".join(dated), collection) if dated else None
+    if span is None:
+        return None
+    rest = [clause for clause in clauses if clause not in dated]
+    predicate = parse_filter(" and ".join(rest), collection) if rest else None
+    return None if isinstance(predicate, Reply) else (span, predicate)
 
 
 def _narrowed(current: TimeRange, op: str, moment: datetime) -> TimeRange:

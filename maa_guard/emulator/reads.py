@@ -107,11 +107,14 @@ def _filtered(context: ReadContext, call: Call, target: Target) -> list[Json] | 
     cached = context.cache.get(key)
     if cached is not None:
         return cached
-    span = None
+    plan = None
     if text is not None and target.kind == "collection" and not target.cast:
-        span = odata.time_range(text, target.template)
-    if span is not None:
+        plan = odata.ranged(text, target.template)
+    if plan is not None:
+        span, rest = plan
         items = _dated(context.tenant, target, span)
+        if rest is not None:
+            items = [item for item in items if rest(item)]
     else:
         items = _items(context.tenant, target)
         if predicate is not None:
