@@ -13,10 +13,14 @@ from typing import TYPE_CHECKING
 from maa_guard.errors import EXIT_INCOMPLETE, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from maa_guard.engine import ScanResult
     from maa_guard.history import HistoryRecorder
     from maa_guard.live import LiveOptions
     from maa_guard.reporters import OutputFormat, RenderOptions
+    from maa_guard.scan import ScanRequest
 
 
 def terminal_color(args: argparse.Namespace) -> bool:
@@ -31,10 +35,23 @@ def terminal_width(default: int = 120) -> int:
     return shutil.get_terminal_size((default, 40)).columns if sys.stdout.isatty() else default
 
 
+def scan_request(
+    args: argparse.Namespace,
+    flags: Mapping[str, Any] | None = None,
+    live: LiveOptions | None = None,
+) -> ScanRequest:
+    """The input a command names: --snapshot, --demo or live collection, and its config."""
+    from maa_guard.scan import ScanRequest
+
+    chosen = live if live is not None else live_options(args)
+    quiet = bool(getattr(args, "quiet", False))
+    return ScanRequest(args.snapshot, args.demo, args.config, flags or {}, chosen, quiet)
+
+
 def run_scan(args: argparse.Namespace) -> int:
     from maa_guard.gate import exit_code
     from maa_guard.reporters import OutputFormat, RenderOptions
-    from maa_guard.scan import ScanRequest, parse_outputs, write_outputs
+    from maa_guard.scan import parse_outputs, write_outputs
     from maa_guard.scan import run_scan as scan
 
     outputs = parse_outputs(args.output)
@@ -47,7 +64,7 @@ def run_scan(args: argparse.Namespace) -> int:
         "skip_rules": args.skip_rule,
         "baseline": args.baseline,
     }
-    request = ScanRequest(args.snapshot, args.demo, args.config, flags, live_options(args))
+    request = scan_request(args, flags)
     result = scan(request, os.environ, Path.cwd(), date.today())
     options = RenderOptions(
         color=terminal_color(args), width=terminal_width(), show_suppressed=args.show_suppressed
@@ -108,9 +125,9 @@ def _emit(result: ScanResult, output_format: OutputFormat, options: RenderOption
 
 def run_inventory(args: argparse.Namespace) -> int:
     from maa_guard.inventory import render_inventory
-    from maa_guard.scan import ScanRequest, settings_for, snapshot_for
+    from maa_guard.scan import settings_for, snapshot_for
 
-    request = ScanRequest(args.snapshot, args.demo, args.config, {}, live_options(args))
+    request = scan_request(args)
     settings = settings_for(request, os.environ, Path.cwd())
     snapshot = snapshot_for(request, settings, os.environ)
     as_json = (args.format or ("table" if sys.stdout.isatty() else "json")) == "json"

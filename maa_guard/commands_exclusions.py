@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from maa_guard.commands import live_options
+from maa_guard.commands import scan_request
 from maa_guard.errors import EXIT_OK, UsageError
 from maa_guard.scan import ScanRequest, settings_for, snapshot_for
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def _request(args: argparse.Namespace) -> ScanRequest:
-    return ScanRequest(args.snapshot, args.demo, args.config, {}, live_options(args))
+    return scan_request(args)
 
 
 def run_exclusions_export(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from maa_guard.commands import terminal_color, terminal_width
+from maa_guard.commands import scan_request, terminal_color, terminal_width
 from maa_guard.errors import UsageError
 
 if TYPE_CHECKING:
@@ -44,10 +44,10 @@ def run_impact(args: argparse.Namespace) -> int:
 def impact_report(args: argparse.Namespace) -> ImpactReport:
     """Load or collect the snapshot the way `scan` does, then compute the report."""
     from maa_guard.impact.compute import compute_impact, narrow_window
-    from maa_guard.scan import ScanRequest, settings_for, snapshot_for
+    from maa_guard.scan import settings_for, snapshot_for
 
     live = _live_options(args)
-    request = ScanRequest(args.snapshot, args.demo, args.config, {}, live)
+    request = scan_request(args, live=live)
     settings = settings_for(request, os.environ, Path.cwd())
     snapshot = snapshot_for(request, settings, os.environ)
     if live is None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from maa_guard.commands import live_options, terminal_color
+from maa_guard.commands import scan_request, terminal_color
 from maa_guard.errors import UsageError
 
 if TYPE_CHECKING:
@@ -22,9 +22,9 @@ _SUFFIX_FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown"}
 
 def run_review(args: argparse.Namespace) -> int:
     """Exit 0 for ok, 1 for needs-hardening or do-not-exclude, 3 when incomplete."""
-    from maa_guard.scan import ScanRequest, settings_for
+    from maa_guard.scan import settings_for
 
-    request = ScanRequest(args.snapshot, args.demo, args.config, {}, live_options(args))
+    request = scan_request(args)
     output_format = _format(args)
     settings = settings_for(request, os.environ, Path.cwd())
     review = _review(request, args.app, settings, tuple(args.policy))

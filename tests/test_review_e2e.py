@@ -35,8 +35,9 @@ from maa_guard.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from maa_guard.model import SourceState
 from maa_guard.review import review_app
 from maa_guard.review.collect import collect_for_review
+from maa_guard.scan import demo_path
 from maa_guard.snapshot import Snapshot
-from maa_guard.snapshot_file import parse_snapshot
+from maa_guard.snapshot_file import load_snapshot, parse_snapshot
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 SECRET_APP = "51111111-1111-4111-8111-111111111111"
@@ -320,3 +321,27 @@ def test_progress_names_each_source_a_review_reads(
         "collected service_principals: complete, 1 item(s)",
         "collected sign_in_activity: complete, 1 item(s)",
     ]
+
+
+def test_a_live_review_knows_an_exclusion_added_before_the_window() -> None:
+    """The demo's Remediation Script Publisher was excluded in May, known only from the audit
+    log: a 30-day review still shows it as already excluded from the scripts policy."""
+    demo = load_snapshot(demo_path("snapshot.json"))
+    publisher = "655cf484-0a06-4291-b237-96c21b609bde"
+    first_request = min(r.request_date_time for r in demo.approval_requests)
+    with Emulator(fixture_from_snapshot(demo), throttle=False, now=lambda: first_request) as served:
+
+        async def go() -> Snapshot:
+            endpoint = resolve_endpoint("global", served.url)
+            async with GraphClient(StaticTokenCredential(READER_TOKEN), endpoint) as client:
+                return await collect_for_review(
+                    client, publisher, Settings(), 30, now=demo.collected_at
+                )
+
+        collected = asyncio.run(go())
+    assert collected.sources["exclusions"].state is SourceState.COMPLETE
+    assert [
+        (p.display_name, [e.source.value for e in p.exclusions])
+        for p in collected.policies
+        if p.exclusions
+    ] == [("Scripts and remediations", ["audit-log"])]

@@ -8,7 +8,6 @@ the caller to settle by reading the request list.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Mapping
@@ -19,8 +18,8 @@ import httpx
 from kiota_http.middleware.options import RedirectHandlerOption, RetryHandlerOption
 from msgraph_core import APIVersion, GraphClientFactory  # type: ignore[import-untyped]
 
-from maa_guard.collect import AuthenticationError, Endpoint
-from maa_guard.errors import MaaGuardError
+from maa_guard.collect import Endpoint
+from maa_guard.collect.graph import fetch_token
 
 log = logging.getLogger("maa_guard.approval")
 
@@ -125,18 +124,3 @@ def _broken_off(status: int, headers: Mapping[str, str], failure: str) -> Answer
 
 def _failure(error: httpx.TransportError) -> str:
     return "timeout" if isinstance(error, httpx.TimeoutException) else "connection"
-
-
-async def fetch_token(credential: TokenCredential, scope: str) -> tuple[str, float]:
-    try:
-        result = credential.get_token(scope)
-        if inspect.isawaitable(result):
-            result = await result
-    except MaaGuardError:
-        raise
-    except Exception as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        raise AuthenticationError(
-            f"could not get a Graph token: {first}", "check the credential given by --auth"
-        ) from None
-    return str(result.token), float(result.expires_on)

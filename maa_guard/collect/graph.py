@@ -109,6 +109,7 @@ class GraphClient:
         self._jitter = jitter
         self._token: tuple[str, float] | None = None
         self._token_lock = asyncio.Lock()
+        self._token_failure: AuthenticationError | None = None
         self.request_count = 0
         self.throttled_count = 0
 
@@ -346,10 +347,18 @@ class GraphClient:
             )
 
     async def _bearer(self) -> str:
+        """One token for every call. A sign-in that failed is not retried by each call waiting
+        on it: that would prompt a device-code user, or run the Azure CLI, dozens of times."""
         async with self._token_lock:
+            if self._token_failure is not None:
+                raise AuthenticationError(self._token_failure.message, self._token_failure.hint)
             now = time.time()
             if self._token is None or self._token[1] - _TOKEN_MARGIN < now:
-                self._token = await fetch_token(self._credential, self.endpoint.scope)
+                try:
+                    self._token = await fetch_token(self._credential, self.endpoint.scope)
+                except AuthenticationError as failure:
+                    self._token_failure = failure
+                    raise
             return self._token[0]
 
 

@@ -24,7 +24,13 @@ from maa_guard.collect.apps import collect_service_principals
 from maa_guard.collect.collector import DEFAULT_WINDOW_DAYS, Progress, collection_window
 from maa_guard.collect.common import Outcome
 from maa_guard.collect.graph import GraphClient
-from maa_guard.collect.intune import PolicyOutcome, collect_audit_events, collect_policies
+from maa_guard.collect.intune import (
+    PolicyOutcome,
+    collect_audit_events,
+    collect_exclusion_history,
+    collect_policies,
+    merge_audit_events,
+)
 from maa_guard.collect.tenant import collect_conditional_access, collect_tenant
 from maa_guard.config import Settings
 from maa_guard.errors import UsageError
@@ -39,6 +45,7 @@ from maa_guard.snapshot import (
     AuditEvent,
     Snapshot,
     SourceStatus,
+    Window,
 )
 
 T = TypeVar("T")
@@ -59,10 +66,10 @@ async def collect_for_review(
     window = collection_window(moment, window_days)
     tell = progress or _silent
     chosen = await resolve_live(client, app_ref)
-    found, ca, audit_log, tenant, sps, sign_ins = await asyncio.gather(
+    found, ca, (audit_log, history), tenant, sps, sign_ins = await asyncio.gather(
         _policies(client, settings, tell),
         _told(tell, "conditional_access", collect_conditional_access(client)),
-        _told(tell, "audit_events", collect_audit_events(client, window)),
+        _audit_and_history(client, window, tell),
         collect_tenant(client, tenant_id),
         _told(tell, "service_principals", collect_service_principals(client, [chosen.app_id])),
         _told(tell, "sign_in_activity", app_sign_in(client, chosen.app_id, window)),
@@ -77,7 +84,12 @@ async def collect_for_review(
         "sign_in_activity": sign_ins,
     }
     sources = {name: outcome.status for name, outcome in parts.items()}
-    sources["exclusions"] = _exclusions_status(found, audit_log.status, settings)
+    # An exclusion added before the window is known only from the exclusion history.
+    exclusion_events = merge_audit_events(audit_log.items, history.items)
+    read = (
+        audit_log.status if audit_log.status.state is not SourceState.COMPLETE else history.status
+    )
+    sources["exclusions"] = _exclusions_status(found, read, settings)
     return Snapshot(
         schema_version=SCHEMA_VERSION,
         tool_version=__version__,
@@ -85,11 +97,21 @@ async def collect_for_review(
         tenant=tenant,
         window=window,
         sources=sources,
-        policies=_with_own_exclusions(found.policies.items, audit_log.items, app_ids),
+        policies=_with_own_exclusions(found.policies.items, exclusion_events, app_ids),
         service_principals=sps.items,
         conditional_access_policies=ca.items,
         audit_events=events,
         sign_in_activity=sign_ins.items,
+    )
+
+
+async def _audit_and_history(
+    client: GraphClient, window: Window, tell: Progress
+) -> tuple[Outcome[AuditEvent], Outcome[AuditEvent]]:
+    """The window's events, and the access-policy events from before it."""
+    return await asyncio.gather(
+        _told(tell, "audit_events", collect_audit_events(client, window)),
+        collect_exclusion_history(client, window),
     )
 
 
