@@ -7,7 +7,6 @@ JSON keeps exact strings, since ``json.dumps`` escapes what needs escaping.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from maa_guard.approval.model import (
     TrackedChange,
 )
 from maa_guard.codec import format_datetime
+from maa_guard.reporters.console import console_text, text_console
 
 _STYLES = {"ok": "bold green", "warn": "bold yellow", "fail": "bold red"}
 _STATUS_STYLE = {
@@ -220,8 +220,7 @@ def render_text(report: Report, color: bool, width: int) -> str:
 
     from maa_guard.reporters.table import safe
 
-    buffer = io.StringIO()
-    console = _console(buffer, color, width)
+    console = text_console(color, width)
     console.print(f"[{_STYLES[report.tone]}]{safe(report.title)}[/]")
     if report.fields:
         grid = Table.grid(padding=(0, 2))
@@ -239,20 +238,4 @@ def render_text(report: Report, color: bool, width: int) -> str:
         console.print(table)
     for note in report.notes:
         console.print(f"[yellow]warning:[/] {safe(note)}")
-    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().rstrip("\n").split("\n"))
-
-
-def _console(buffer: io.StringIO, color: bool, width: int) -> Any:
-    from rich.console import Console
-
-    return Console(
-        file=buffer,
-        force_terminal=color,
-        force_interactive=False,
-        color_system="standard" if color else None,
-        width=width,
-        no_color=not color,
-        legacy_windows=False,
-        emoji=False,
-        highlight=False,
-    )
+    return console_text(console)

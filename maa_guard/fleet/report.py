@@ -6,22 +6,21 @@ or operator data: escaped for rich markup and HTML, made inert for the terminal.
 
 from __future__ import annotations
 
-import io
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from functools import cache
 from typing import TYPE_CHECKING
 
 from maa_guard import __version__
 from maa_guard.codec import format_datetime
 from maa_guard.fleet.run import TenantOutcome
 from maa_guard.reporters.summary import SEVERITIES
-from maa_guard.reporters.text import inert, one_line
+from maa_guard.reporters.templating import html_environment
+from maa_guard.reporters.text import one_line
 
 if TYPE_CHECKING:
-    import jinja2
+    pass
 
 FLEET_REPORT_VERSION = 1
 STATUSES = ("pass", "fail", "incomplete", "error")
@@ -54,7 +53,7 @@ def render_json(run: FleetRun) -> str:
 
 
 def render_html(run: FleetRun) -> str:
-    template = _environment().get_template("fleet.html.j2")
+    template = html_environment("maa_guard.fleet").get_template("fleet.html.j2")
     return template.render(
         tool_version=__version__,
         generated_at=format_datetime(run.generated_at),
@@ -66,35 +65,18 @@ def render_html(run: FleetRun) -> str:
     )
 
 
-@cache
-def _environment() -> jinja2.Environment:
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("maa_guard.fleet", "templates"),
-        autoescape=True,
-        finalize=lambda value: inert(value) if isinstance(value, str) else value,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def render_table(run: FleetRun, color: bool, width: int = 120) -> str:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+
+    from maa_guard.reporters.console import render_text
 
     table = Table(title=_title(run), title_justify="left")
     for heading in ("Tenant", "Status", *[s.label for s in SEVERITIES], "Unverified", "Problem"):
         table.add_column(heading)
     for outcome in run.outcomes:
         table.add_row(*(Text(cell) for cell in _cells(outcome)))
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, color_system="standard" if color else None)
-    console.print(table)
-    return buffer.getvalue()
+    return render_text([table], color, width)
 
 
 def _title(run: FleetRun) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 
 from maa_guard.codec import format_datetime
 from maa_guard.history.records import RecordedScan
+from maa_guard.reporters.console import console_text, text_console
 
 HISTORY_JSON_VERSION = 1
 
@@ -42,22 +42,11 @@ def _json(scans: Sequence[RecordedScan], history: str) -> str:
 
 def _table(scans: Sequence[RecordedScan], history: str, color: bool, width: int) -> str:
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
     from maa_guard.reporters.table import safe
 
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        force_terminal=color,
-        color_system="standard" if color else None,
-        width=width,
-        no_color=not color,
-        legacy_windows=False,
-        emoji=False,
-        highlight=False,
-    )
+    console = text_console(color, width)
     console.print(f"history {safe(history)}: {len(scans)} scan(s)")
     if scans:
         table = Table(box=box.SIMPLE_HEAD, show_edge=False)
@@ -71,8 +60,7 @@ def _table(scans: Sequence[RecordedScan], history: str, color: bool, width: int)
         for scan in scans:
             table.add_row(*(safe(cell) for cell in _cells(scan)))
         console.print(table)
-    lines = buffer.getvalue().rstrip("\n").split("\n")
-    return "".join(line.rstrip() + "\n" for line in lines)
+    return console_text(console)
 
 
 def _cells(scan: RecordedScan) -> tuple[str, ...]:

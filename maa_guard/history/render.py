@@ -8,7 +8,6 @@ strings. The JSON shape is documented in docs/history.md and carries ``version``
 from __future__ import annotations
 
 import enum
-import io
 import json
 from collections.abc import Callable
 from dataclasses import asdict
@@ -18,6 +17,7 @@ from maa_guard.codec import format_datetime
 from maa_guard.history.drift import Drift, ScanSide
 from maa_guard.history.records import StoredFinding
 from maa_guard.history.sections import Section, sections, side_line, summary_line
+from maa_guard.reporters.console import console_text, text_console
 
 DIFF_JSON_VERSION = 1
 
@@ -144,22 +144,10 @@ _CHANGE_STYLES = {
 
 
 def _terminal(drift: Drift, color: bool, width: int) -> str:
-    from rich.console import Console
 
     from maa_guard.reporters.table import safe
 
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        force_terminal=color,
-        force_interactive=False,
-        color_system="standard" if color else None,
-        width=width,
-        no_color=not color,
-        legacy_windows=False,
-        emoji=False,
-        highlight=False,
-    )
+    console = text_console(color, width)
     tenant = drift.after.snapshot.tenant
     console.print(f"maa-guard diff: tenant {safe(tenant.display_name)} ({safe(tenant.id)})")
     console.print(f"from {safe(side_line(drift.before))}")
@@ -172,8 +160,7 @@ def _terminal(drift: Drift, color: bool, width: int) -> str:
     console.print()
     style = "green" if drift.is_empty else "bold yellow"
     console.print(f"[{style}]{safe(summary_line(drift))}[/]")
-    lines = buffer.getvalue().rstrip("\n").split("\n")
-    return "".join(line.rstrip() + "\n" for line in lines)
+    return console_text(console)
 
 
 def _rich_table(section: Section) -> Any:

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from maa_guard.impact import cells
 from maa_guard.impact.chart import writes_chart
 from maa_guard.impact.model import ImpactReport, ImpactRow, Verdict, WayOut
 from maa_guard.impact.render import ImpactRenderOptions
-from maa_guard.reporters.text import inert
+from maa_guard.reporters.templating import html_environment
 
 if TYPE_CHECKING:
-    import jinja2
+    pass
 
 TEMPLATE = "impact.html.j2"
 
@@ -46,27 +45,8 @@ class HtmlRow:
 
 
 def render_chunks(report: ImpactReport, options: ImpactRenderOptions) -> Iterator[str]:
-    template = _environment().get_template(TEMPLATE)
+    template = html_environment("maa_guard.impact").get_template(TEMPLATE)
     yield from template.generate(_page(report))
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("maa_guard.impact", "templates"),
-        autoescape=True,
-        finalize=_finalize,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
-def _finalize(value: Any) -> Any:
-    return inert(value) if isinstance(value, str) else value
 
 
 def _page(report: ImpactReport) -> dict[str, Any]:

@@ -6,17 +6,17 @@ escaped), so a display name can neither style the output nor move the cursor.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from maa_guard.impact import cells
 from maa_guard.impact.model import Column, ImpactReport, ImpactRow, Verdict
 from maa_guard.impact.render import ImpactRenderOptions
+from maa_guard.reporters.console import console_text, text_console
 from maa_guard.reporters.table import safe
 
 if TYPE_CHECKING:
-    from rich.console import Console, RenderableType
+    from rich.console import RenderableType
 
 VERDICT_STYLES = {
     Verdict.WILL_BE_BLOCKED: "bold red",
@@ -29,8 +29,7 @@ VERDICT_STYLES = {
 
 
 def render_chunks(report: ImpactReport, options: ImpactRenderOptions) -> Iterator[str]:
-    buffer = io.StringIO()
-    console = _console(buffer, options)
+    console = text_console(options.color, options.width)
     console.print(_header(report))
     for section in _sections(report):
         console.print()
@@ -38,25 +37,7 @@ def render_chunks(report: ImpactReport, options: ImpactRenderOptions) -> Iterato
     console.print()
     console.print(safe(cells.summary_line(report)))
     console.print(_outcome(report))
-    lines = buffer.getvalue().rstrip("\n").split("\n")
-    yield "".join(line.rstrip() + "\n" for line in lines)
-
-
-def _console(buffer: io.StringIO, options: ImpactRenderOptions) -> Console:
-    from rich.console import Console
-
-    return Console(
-        file=buffer,
-        force_terminal=options.color,
-        force_interactive=False,
-        color_system="standard" if options.color else None,
-        width=options.width,
-        height=25,
-        no_color=not options.color,
-        legacy_windows=False,
-        emoji=False,
-        highlight=False,
-    )
+    yield console_text(console)
 
 
 def _header(report: ImpactReport) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from maa_guard.codec import encode, format_datetime
@@ -33,12 +32,12 @@ from maa_guard.reporters.summary import (
     unverified,
     with_status,
 )
-from maa_guard.reporters.text import inert
+from maa_guard.reporters.templating import html_environment
 from maa_guard.snapshot import Group
 from maa_guard.workloads import WORKLOADS, policies_protecting, unprotected_parts
 
 if TYPE_CHECKING:
-    import jinja2
+    pass
 
 TEMPLATE = "report.html.j2"
 HARDENING_RULES = ("MAA401", "MAA402", "MAA403", "MAA404", "MAA405", "MAA406", "MAA407")
@@ -61,27 +60,8 @@ class Bar:
 
 
 def render(result: ScanResult, options: RenderOptions) -> str:
-    template = _environment().get_template(TEMPLATE)
+    template = html_environment("maa_guard.reporters").get_template(TEMPLATE)
     return template.render(_page(result, context_of(result)))
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("maa_guard.reporters", "templates"),
-        autoescape=True,
-        finalize=_finalize,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
-def _finalize(value: Any) -> Any:
-    return inert(value) if isinstance(value, str) else value
 
 
 def _page(result: ScanResult, ctx: Context) -> dict[str, Any]:

@@ -7,7 +7,6 @@ off the output holds no escape sequence at all.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,7 @@ from maa_guard.codec import format_datetime
 from maa_guard.engine import ScanResult
 from maa_guard.model import Finding, Severity
 from maa_guard.reporters import RenderOptions
+from maa_guard.reporters.console import console_text, text_console
 from maa_guard.reporters.summary import (
     Summary,
     Verdict,
@@ -30,7 +30,7 @@ from maa_guard.reporters.summary import (
 from maa_guard.reporters.text import one_line
 
 if TYPE_CHECKING:
-    from rich.console import Console, RenderableType
+    from rich.console import RenderableType
 
 SEVERITY_STYLES = {
     Severity.CRITICAL: "bold red",
@@ -46,8 +46,7 @@ VERDICT_STYLES = {
 
 
 def render(result: ScanResult, options: RenderOptions) -> str:
-    buffer = io.StringIO()
-    console = _console(buffer, options)
+    console = text_console(options.color, options.width)
     summary = summarise(result)
     console.print(_header(result, summary))
     for renderable in _sections(result, options):
@@ -55,25 +54,7 @@ def render(result: ScanResult, options: RenderOptions) -> str:
         console.print(renderable)
     console.print()
     console.print(_footer(summary))
-    lines = buffer.getvalue().rstrip("\n").split("\n")
-    return "".join(line.rstrip() + "\n" for line in lines)
-
-
-def _console(buffer: io.StringIO, options: RenderOptions) -> Console:
-    from rich.console import Console
-
-    return Console(
-        file=buffer,
-        force_terminal=options.color,
-        force_interactive=False,
-        color_system="standard" if options.color else None,
-        width=options.width,
-        height=25,
-        no_color=not options.color,
-        legacy_windows=False,
-        emoji=False,
-        highlight=False,
-    )
+    return console_text(console)
 
 
 def safe(text: str) -> str:

@@ -7,9 +7,9 @@ output holds no escape sequence.
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
+from maa_guard.reporters.console import console_text, text_console
 from maa_guard.reporters.table import SEVERITY_STYLES, safe
 from maa_guard.review.model import Review, RuleResult, Verdict
 from maa_guard.review.rows import (
@@ -23,7 +23,7 @@ from maa_guard.review.rows import (
 )
 
 if TYPE_CHECKING:
-    from rich.console import Console, RenderableType
+    from rich.console import RenderableType
 
 VERDICT_STYLES = {
     Verdict.OK: "bold green",
@@ -33,29 +33,11 @@ VERDICT_STYLES = {
 
 
 def review_to_terminal(review: Review, color: bool = False, width: int = 120) -> str:
-    buffer = io.StringIO()
-    console = _console(buffer, color, width)
+    console = text_console(color, width)
     for renderable in _sections(review):
         console.print(renderable)
         console.print()
-    lines = buffer.getvalue().rstrip("\n").split("\n")
-    return "".join(line.rstrip() + "\n" for line in lines)
-
-
-def _console(buffer: io.StringIO, color: bool, width: int) -> Console:
-    from rich.console import Console
-
-    return Console(
-        file=buffer,
-        force_terminal=color,
-        force_interactive=False,
-        color_system="standard" if color else None,
-        width=width,
-        no_color=not color,
-        legacy_windows=False,
-        emoji=False,
-        highlight=False,
-    )
+    return console_text(console)
 
 
 def _sections(review: Review) -> list[RenderableType]:
