@@ -24,7 +24,7 @@ from test_watch_support import (
     kinds,
 )
 
-from maa_guard import cli, cli_watch
+from maa_guard import cli
 from maa_guard.emulator import Emulator, fixture_from_snapshot
 from maa_guard.scan import demo_path
 from maa_guard.snapshot_file import load_snapshot
@@ -32,15 +32,6 @@ from maa_guard.watch.state import WatchStore
 
 TOKEN = "tok-Zq9!reader-never-printed"
 Main = Callable[[list[str]], int]
-# Registers the watch command the way cli.py will once it lists cli_watch (see the report).
-RUNNER = (
-    "import sys\n"
-    "from maa_guard import cli, cli_watch\n"
-    "groups = cli._command_groups()\n"
-    "if cli_watch.add_commands not in groups:\n"
-    "    cli._command_groups = lambda: (*groups, cli_watch.add_commands)\n"
-    "sys.exit(cli.main(sys.argv[1:]))\n"
-)
 HTTP_RECEIVERS = """
 [[notify]]
 name = "teams"
@@ -61,10 +52,7 @@ secret_env = "HOOK_KEY_VAR"
 
 
 @pytest.fixture
-def main(monkeypatch: pytest.MonkeyPatch) -> Main:
-    groups = cli._command_groups()
-    if cli_watch.add_commands not in groups:
-        monkeypatch.setattr(cli, "_command_groups", lambda: (*groups, cli_watch.add_commands))
+def main() -> Main:
     return cli.main
 
 
@@ -328,7 +316,7 @@ def test_a_killed_delivery_is_repeated_once_with_the_same_key(
     hook = receivers["hook"]
     hook.hold = True
     process = subprocess.Popen(
-        [sys.executable, "-c", RUNNER, *watch_args(emulator, "--quiet")],
+        [sys.executable, "-m", "maa_guard", *watch_args(emulator, "--quiet")],
         env=dict(os.environ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
