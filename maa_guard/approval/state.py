@@ -34,6 +34,7 @@ from maa_guard.approval.errors import StateError
 from maa_guard.approval.model import Phase, RequestStatus, TrackedChange
 from maa_guard.codec import format_datetime, parse_datetime
 from maa_guard.errors import EXIT_INCOMPLETE, MaaGuardError
+from maa_guard.sqlite_wal import enable_wal
 from maa_guard.userdata import default_database
 
 DEFAULT_FILE = "state.db"
@@ -298,5 +299,5 @@ WATCH_TABLE_PREFIX = "watch_"
 
 def _configure(connection: sqlite3.Connection) -> None:
     connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-    connection.execute("PRAGMA journal_mode = WAL")
+    enable_wal(connection, BUSY_TIMEOUT_SECONDS)
     connection.execute("PRAGMA synchronous = FULL")

@@ -15,6 +15,7 @@ from typing import NoReturn
 from maa_guard.history.backend import Row
 from maa_guard.history.errors import HistoryInputError, HistoryUnavailable
 from maa_guard.history.location import Engine, HistoryLocation
+from maa_guard.sqlite_wal import enable_wal
 
 BUSY_TIMEOUT_SECONDS = 30.0
 _NOT_A_HISTORY_HINT = "point --history at a maa-guard history database, or move this file away"
@@ -64,7 +65,7 @@ class SqliteBackend:
         must not be switched to WAL. The journal mode is kept in the file; readers need not."""
         with self._translated():
             if write:
-                self._connection.execute("PRAGMA journal_mode = WAL").fetchall()
+                enable_wal(self._connection, BUSY_TIMEOUT_SECONDS)
             self._connection.execute("PRAGMA synchronous = NORMAL")
             self._connection.execute("PRAGMA foreign_keys = ON")
 

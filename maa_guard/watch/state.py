@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from maa_guard.codec import DecodeError, decode, encode
 from maa_guard.errors import InputError
+from maa_guard.sqlite_wal import enable_wal
 from maa_guard.watch.model import Event, Observation
 
 T = TypeVar("T")
@@ -315,7 +316,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         _create_private(path)
         connection = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        connection.execute("PRAGMA journal_mode = WAL")
+        enable_wal(connection, BUSY_TIMEOUT_MS / 1000)
         connection.execute("PRAGMA synchronous = FULL")
         connection.execute("PRAGMA foreign_keys = ON")
     except (OSError, sqlite3.Error) as error:
