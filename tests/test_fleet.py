@@ -211,3 +211,14 @@ def test_fleet_scans_meet_in_one_history(
     assert sorted(s["tenant_id"] for s in scans) == sorted(
         [TENANTS["Contoso"], TENANTS["Fabrikam"]]
     )
+
+
+def test_a_missing_tenants_file_is_exit_2_with_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "none.toml"
+    assert main(["fleet", "scan", "--tenants", str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot read tenants file {missing}: No such file or directory\n"
+        "hint: give a TOML file of [[tenants]] (docs/fleet.md)\n"
+    )

@@ -71,7 +71,10 @@ def load_tenants(path: Path) -> tuple[FleetTenant, ...]:
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise UsageError(f"cannot read tenants file {path}: {error.strerror}") from None
+        raise UsageError(
+            f"cannot read tenants file {path}: {error.strerror}",
+            "give a TOML file of [[tenants]] (docs/fleet.md)",
+        ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid TOML: {error}", "see docs/fleet.md") from None
     return parse_tenants(table, path)
