@@ -21,7 +21,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from secrets import choice, token_urlsafe
 from types import TracebackType
@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from maa_guard.emulator.loopback import JsonHandler, serve_in_background, shut_down
 from maa_guard.emulator.server import Emulator
 
 Issuer = Callable[[Mapping[str, str]], "str | None"]
@@ -64,20 +65,15 @@ class _Server(ThreadingHTTPServer):
     authority: FakeAuthority
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _Handler(JsonHandler):
     server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path).path.strip("/").split("/")
         if len(parts) == 4 and parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
-            self._send(200, self.server.authority.openid_configuration(parts[0]))
+            self.send_json(200, self.server.authority.openid_configuration(parts[0]))
         else:
-            self._send(404, {"error": "not_found"})
+            self.send_json(404, {"error": "not_found"})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -85,19 +81,11 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path).path.strip("/").split("/")
         endpoint = parts[1:] if len(parts) == 4 else []
         if endpoint == ["oauth2", "v2.0", "token"]:
-            self._send(*self.server.authority.token(form))
+            self.send_json(*self.server.authority.token(form))
         elif endpoint == ["oauth2", "v2.0", "devicecode"]:
-            self._send(*self.server.authority.device_code(form))
+            self.send_json(*self.server.authority.device_code(form))
         else:
-            self._send(404, {"error": "not_found"})
-
-    def _send(self, status: int, body: Mapping[str, Any]) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+            self.send_json(404, {"error": "not_found"})
 
 
 class FakeAuthority:
@@ -228,15 +216,12 @@ class FakeAuthority:
         context.load_cert_chain(self.ca_file, key_file)
         server.socket = context.wrap_socket(server.socket, server_side=True)
         self._server, self.port = server, server.server_address[1]
-        kwargs = {"poll_interval": 0.05}
-        threading.Thread(target=server.serve_forever, kwargs=kwargs, daemon=True).start()
+        serve_in_background(server)
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        shut_down(server)
         self._directory.cleanup()
 
     def __enter__(self) -> FakeAuthority:

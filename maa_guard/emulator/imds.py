@@ -18,18 +18,17 @@ app-only token in the tenant fixture; ``client_id`` selects a user-assigned iden
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from secrets import compare_digest, token_urlsafe
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from maa_guard.emulator.authority import app_only_token
+from maa_guard.emulator.loopback import JsonHandler, serve_in_background, shut_down
 from maa_guard.emulator.server import Emulator
 
 IMDS_PATH = "/metadata/identity/oauth2/token"
@@ -65,25 +64,14 @@ class _Server(ThreadingHTTPServer):
     endpoint: ManagedIdentityEndpoint
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _Handler(JsonHandler):
     server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         headers = {name.lower(): value for name, value in self.headers.items()}
-        status, body = self.server.endpoint.answer(parts.path, query, headers)
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        self.send_json(*self.server.endpoint.answer(parts.path, query, headers))
 
 
 class ManagedIdentityEndpoint:
@@ -167,15 +155,12 @@ class ManagedIdentityEndpoint:
         server = _Server(("127.0.0.1", self.port), _Handler)
         server.endpoint = self
         self._server, self.port = server, server.server_address[1]
-        kwargs = {"poll_interval": 0.05}
-        threading.Thread(target=server.serve_forever, kwargs=kwargs, daemon=True).start()
+        serve_in_background(server)
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        shut_down(server)
 
     def __enter__(self) -> ManagedIdentityEndpoint:
         return self.start()
