@@ -73,7 +73,7 @@ def test_retry_after_is_honoured() -> None:
         p.display_name for p in DEMO.conditional_access_policies
     ]
     assert [s for _, _, s in log] == [429, 200]
-    assert 1.0 <= elapsed < 3.0
+    assert elapsed >= 1.0  # it waited out Retry-After: 1 (no upper bound: not a timed test)
 
 
 def test_a_permanent_4xx_fails_fast() -> None:
