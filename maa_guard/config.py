@@ -17,7 +17,7 @@ from typing import Any
 from maa_guard.catalogue import Rule
 from maa_guard.errors import ConfigError
 from maa_guard.model import Severity
-from maa_guard.tomlfile import TOMLDecodeError, read_toml
+from maa_guard.storage.tomlfile import TOMLDecodeError, read_toml
 from maa_guard.workloads import WORKLOADS
 
 DEFAULT_CONFIG = "maa-guard.toml"

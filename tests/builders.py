@@ -16,10 +16,10 @@ from typing import Any
 from maa_guard.catalogue import load_catalogue
 from maa_guard.checks import all_checks
 from maa_guard.config import DeclaredExclusion, RuleSettings, Settings
-from maa_guard.engine import ScanResult, evaluate
+from maa_guard.evaluate.engine import ScanResult, evaluate
 from maa_guard.model import Finding, Status
 from maa_guard.snapshot import SOURCES
-from maa_guard.snapshot_file import parse_snapshot
+from maa_guard.snapshot.file import parse_snapshot
 
 Json = dict[str, Any]
 

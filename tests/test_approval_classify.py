@@ -1,4 +1,4 @@
-"""The response classifier over every row of reference section 3.3, and the local input checks."""
+"""The response classifier over every known answer to an MAA-gated write, and the input checks."""
 
 from __future__ import annotations
 

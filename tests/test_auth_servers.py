@@ -28,8 +28,8 @@ from maa_guard.emulator.imds import (
     ManagedIdentityEndpoint,
     TokenRequest,
 )
-from maa_guard.scan import demo_path
-from maa_guard.snapshot_file import load_snapshot
+from maa_guard.scan.pipeline import demo_path
+from maa_guard.snapshot.file import load_snapshot
 
 DEMO = load_snapshot(demo_path("snapshot.json"))
 GRAPH = "https://graph.microsoft.com"

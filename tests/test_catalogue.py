@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from maa_guard.catalogue import load_catalogue, load_rule, rules_directory, validate_rule_data
+from maa_guard.catalogue.pages import export_pages
 from maa_guard.checks import all_checks
 from maa_guard.errors import CatalogueError
-from maa_guard.rules_docs import export_pages
-from maa_guard.tomlfile import read_toml
+from maa_guard.storage.tomlfile import read_toml
 
 REPO = Path(__file__).resolve().parent.parent
 

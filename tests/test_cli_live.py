@@ -21,9 +21,9 @@ from maa_guard.cli import main
 from maa_guard.collect import AUTH_METHODS, CLOUDS
 from maa_guard.config import Settings
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
-from maa_guard.live import collect_demo, recording_clock
-from maa_guard.scan import demo_path
-from maa_guard.snapshot_file import load_snapshot
+from maa_guard.scan.live import collect_demo, recording_clock
+from maa_guard.scan.pipeline import demo_path
+from maa_guard.snapshot.file import load_snapshot
 
 DEMO = load_snapshot(demo_path("snapshot.json"))
 
@@ -46,10 +46,10 @@ def live(url: str, *extra: str) -> list[str]:
 
 
 def test_cli_choices_match_the_collector() -> None:
-    from maa_guard import cli
+    from maa_guard.cli import options
 
-    assert cli.AUTH_METHODS == AUTH_METHODS
-    assert tuple(CLOUDS) == cli.CLOUDS
+    assert options.AUTH_METHODS == AUTH_METHODS
+    assert tuple(CLOUDS) == options.CLOUDS
 
 
 def test_snapshot_command_collects_the_demo_tenant(

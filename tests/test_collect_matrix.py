@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from maa_guard.codec import encode
 from maa_guard.collect import GraphClient, StaticTokenCredential, collect, resolve_endpoint
 from maa_guard.collect.budget import unlimited
 from maa_guard.collect.graph import RetryPolicy
@@ -35,12 +34,13 @@ from maa_guard.collect.permissions import permission_for, required_permissions
 from maa_guard.config import Settings
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles, odata, routes
 from maa_guard.emulator.faults import Faults, route_matches
-from maa_guard.live import LiveOptions, collect_live
 from maa_guard.model import SourceState
-from maa_guard.progress import plain_progress, progress_display, rich_progress
-from maa_guard.scan import demo_path
+from maa_guard.scan.live import LiveOptions, collect_live
+from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.progress import plain_progress, progress_display, rich_progress
 from maa_guard.snapshot import SOURCES, Snapshot, SourceStatus
-from maa_guard.snapshot_file import load_snapshot
+from maa_guard.snapshot.codec import encode
+from maa_guard.snapshot.file import load_snapshot
 
 DEMO = load_snapshot(demo_path("snapshot.json"))
 DAYS = 200  # the demo's audit log reaches back to May

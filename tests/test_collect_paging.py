@@ -20,16 +20,16 @@ from typing import Any
 import pytest
 
 from maa_guard.cli import main
-from maa_guard.codec import encode
 from maa_guard.collect import GraphClient, StaticTokenCredential, collect, resolve_endpoint
 from maa_guard.collect.budget import unlimited
 from maa_guard.collect.graph import MAX_RESTARTS
 from maa_guard.config import Settings
 from maa_guard.emulator import Emulator, LoggedRequest, fixture_from_snapshot, graphroles, odata
 from maa_guard.model import SourceState
-from maa_guard.scan import demo_path
+from maa_guard.scan.pipeline import demo_path
 from maa_guard.snapshot import SOURCES, Snapshot, SourceStatus
-from maa_guard.snapshot_file import load_snapshot
+from maa_guard.snapshot.codec import encode
+from maa_guard.snapshot.file import load_snapshot
 
 DEMO = load_snapshot(demo_path("snapshot.json"))
 PAGE = 2

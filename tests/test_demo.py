@@ -3,7 +3,7 @@
 The exact set of failing findings is written out below, so any change to the demo data or to a
 check's semantics shows up here and is reviewed rather than slipping through. Each holds for
 the recorded snapshot and for what ``scan --demo`` evaluates: the same tenant collected live
-from the in-process emulator over HTTP (``maa_guard.live.collect_demo``).
+from the in-process emulator over HTTP (``maa_guard.scan.live.collect_demo``).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import maa_guard
 from maa_guard.catalogue import load_catalogue
 from maa_guard.checks import all_checks
 from maa_guard.config import Settings, find_config_file, load_settings
-from maa_guard.engine import ScanResult, evaluate
+from maa_guard.evaluate.engine import ScanResult, evaluate
 from maa_guard.exclusions import exclusions_from_audit_events
-from maa_guard.live import collect_demo
 from maa_guard.model import ExclusionSource, SourceState, Status
+from maa_guard.scan.live import collect_demo
 from maa_guard.snapshot import SCHEMA_VERSION, SOURCES, Snapshot
-from maa_guard.snapshot_file import load_snapshot
+from maa_guard.snapshot.file import load_snapshot
 
 DEMO = Path(maa_guard.__file__).parent / "data" / "demo"
 TENANT = "4c8e2f1a-7b3d-4e59-a1c6-9d0f2b7e3a58"

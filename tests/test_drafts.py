@@ -1,4 +1,4 @@
-"""`maa-guard exclusions draft | show`: the change request file (issue 4 item 2), offline."""
+"""`maa-guard exclusions draft | show`: the change request file, offline."""
 
 from __future__ import annotations
 
@@ -25,9 +25,8 @@ from builders import (
 
 from maa_guard.cli import main
 from maa_guard.config import Settings
-from maa_guard.draft_build import DraftRequest, build_draft
-from maa_guard.draft_render import draft_to_markdown
-from maa_guard.drafts import (
+from maa_guard.errors import InputError
+from maa_guard.exclusions.draft import (
     DRAFT_KIND,
     ChangeAction,
     content_digest,
@@ -35,9 +34,10 @@ from maa_guard.drafts import (
     load_draft,
     parse_draft,
 )
-from maa_guard.errors import InputError
+from maa_guard.exclusions.draft_build import DraftRequest, build_draft
+from maa_guard.exclusions.draft_render import draft_to_markdown
 from maa_guard.review import review_app
-from maa_guard.snapshot_file import parse_snapshot
+from maa_guard.snapshot.file import parse_snapshot
 
 CLEAN = "11111111-1111-4111-8111-111111111111"
 RISKY = "22222222-2222-4222-8222-222222222222"

@@ -14,7 +14,7 @@ import pytest
 
 from maa_guard.emulator import READER_TOKEN, Emulator, app_token, fixture_from_snapshot
 from maa_guard.snapshot import Snapshot
-from maa_guard.snapshot_file import load_snapshot
+from maa_guard.snapshot.file import load_snapshot
 
 DEMO = Path(__file__).resolve().parent.parent / "maa_guard" / "data" / "demo" / "snapshot.json"
 AUTH = {"Authorization": f"Bearer {READER_TOKEN}", "Prefer": "include-unknown-enum-members"}

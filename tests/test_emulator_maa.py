@@ -1,4 +1,4 @@
-"""MAA interception in the emulator, over real HTTP (reference section 3, issue 3 section 5)."""
+"""MAA interception in the emulator (justification, 412/403 and approval code), over real HTTP."""
 
 from __future__ import annotations
 

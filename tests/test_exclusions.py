@@ -25,7 +25,7 @@ from maa_guard.exclusions import (
 )
 from maa_guard.model import ExclusionSource
 from maa_guard.snapshot import AuditActor, AuditEvent, AuditResource, Exclusion, Snapshot
-from maa_guard.snapshot_file import parse_snapshot
+from maa_guard.snapshot.file import parse_snapshot
 
 POLICY = AuditResource(
     resource_id="p-1", display_name="Apps - Windows", type="OperationApprovalPolicy"

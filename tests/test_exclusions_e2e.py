@@ -1,4 +1,4 @@
-"""An exclusion change end to end against the emulator, in both approval modes (issue 4).
+"""An exclusion change end to end against the emulator, in both approval modes.
 
 Draft live (read-only), submit as an Intune administrator (MAA files a request: the access
 policy is itself protected), a second administrator approves in the emulator, complete with the
@@ -18,8 +18,8 @@ import pytest
 
 from maa_guard.cli import main
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
-from maa_guard.scan import demo_path
-from maa_guard.snapshot_file import load_snapshot
+from maa_guard.scan.pipeline import demo_path
+from maa_guard.snapshot.file import load_snapshot
 
 DEMO = load_snapshot(demo_path("snapshot.json"))
 POLICY = "a44b31e5-8ba9-4337-9698-57b8e463df88"  # Apps - Windows

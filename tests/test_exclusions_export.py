@@ -1,4 +1,4 @@
-"""`maa-guard exclusions export`: the tenant's exclusions as [[exclusions]] entries (issue 5, 2)."""
+"""`maa-guard exclusions export`: the tenant's exclusions as [[exclusions]] entries."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from maa_guard.catalogue import load_catalogue
 from maa_guard.cli import main
 from maa_guard.config import DeclaredExclusion, Settings, load_settings
-from maa_guard.exclusions_toml import export_exclusions, toml_string
+from maa_guard.exclusions.export import export_exclusions, toml_string
 from maa_guard.model import Status
-from maa_guard.snapshot_file import parse_snapshot
+from maa_guard.snapshot.file import parse_snapshot
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from maa_guard.catalogue import load_catalogue
 from maa_guard.checks import all_checks
 from maa_guard.config import Settings
-from maa_guard.engine import ScanResult, evaluate, fingerprint
-from maa_guard.gate import exit_code, gating_failures
+from maa_guard.evaluate.engine import ScanResult, evaluate, fingerprint
+from maa_guard.gate.decision import exit_code, gating_failures
 from maa_guard.model import Finding, Resource, Severity, Status, Suppression
-from maa_guard.scan import demo_path
-from maa_guard.snapshot_file import load_snapshot
+from maa_guard.scan.pipeline import demo_path
+from maa_guard.snapshot.file import load_snapshot
 
 DEMO = load_snapshot(demo_path("snapshot.json"))
 RULE_IDS = list(load_catalogue())

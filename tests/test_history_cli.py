@@ -19,10 +19,10 @@ from builders import TENANT_ID, add_policy, approver_group, new_snapshot
 from test_history_helpers import postgres_schema, tenant_scan
 
 from maa_guard.cli import main
-from maa_guard.codec import format_datetime
-from maa_guard.engine import ScanResult
+from maa_guard.evaluate.engine import ScanResult
 from maa_guard.history import RecordedScan, open_history
 from maa_guard.reporters.text import markdown
+from maa_guard.snapshot.codec import format_datetime
 
 OTHER = "9f8e7d6c-5b4a-4321-8fed-cba987654321"
 
@@ -416,7 +416,7 @@ def test_history_list_and_diff_on_postgresql(capsys: pytest.CaptureFixture[str])
 def test_record_after_scan_says_where_it_recorded(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from maa_guard.commands_history import history_recorder, record_after_scan
+    from maa_guard.cli.history import history_recorder, record_after_scan
 
     url = str(tmp_path / "h.db")
     recorder = history_recorder(url)
@@ -428,7 +428,7 @@ def test_record_after_scan_says_where_it_recorded(
 def test_a_failed_recording_never_looks_green(
     scan_code: int, expected: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from maa_guard.commands_history import history_recorder, record_after_scan
+    from maa_guard.cli.history import history_recorder, record_after_scan
 
     path = tmp_path / "h.db"
     recorder = history_recorder(str(path))
@@ -445,7 +445,7 @@ def test_an_unreachable_store_turns_a_passing_scan_into_exit_3(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
-    from maa_guard.commands_history import history_recorder, record_after_scan
+    from maa_guard.cli.history import history_recorder, record_after_scan
 
     recorder = history_recorder(f"postgresql://maa@127.0.0.1:{closed_port()}/history")
     assert record_after_scan(recorder, tenant_scan(), 0) == 3

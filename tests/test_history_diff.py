@@ -47,7 +47,7 @@ from maa_guard.history.drift import (
 from maa_guard.history.records import StoredFinding
 from maa_guard.model import Severity, Status
 from maa_guard.snapshot import Snapshot
-from maa_guard.snapshot_file import parse_snapshot
+from maa_guard.snapshot.file import parse_snapshot
 
 Json = dict[str, Any]
 POLICY_IDS = ("pol-1", "pol-2", "pol-3")

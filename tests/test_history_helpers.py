@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from builders import add_policy, approver_group, new_snapshot, scan
 
-from maa_guard.engine import ScanResult
+from maa_guard.evaluate.engine import ScanResult
 
 POSTGRES_URL = os.environ.get("MAA_GUARD_TEST_POSTGRES_URL", "")
 NO_POSTGRES = (

@@ -42,7 +42,7 @@ from maa_guard.impact.model import (
     Verdict,
     WayOutKind,
 )
-from maa_guard.snapshot_file import parse_snapshot
+from maa_guard.snapshot.file import parse_snapshot
 
 
 def utc(text: str) -> datetime:

@@ -20,13 +20,13 @@ import httpx
 import pytest
 
 from maa_guard.cli import main
-from maa_guard.codec import parse_datetime
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
 from maa_guard.impact.compute import compute_impact
 from maa_guard.impact.render_json import document
-from maa_guard.scan import ScanRequest, demo_path, settings_for
+from maa_guard.scan.pipeline import ScanRequest, demo_path, settings_for
 from maa_guard.snapshot import Window
-from maa_guard.snapshot_file import load_snapshot
+from maa_guard.snapshot.codec import parse_datetime
+from maa_guard.snapshot.file import load_snapshot
 
 DEMO = load_snapshot(demo_path("snapshot.json"))
 CONFIG = demo_path("maa-guard.toml")

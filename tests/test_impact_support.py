@@ -27,7 +27,7 @@ from builders import (
 from maa_guard.config import DeclaredExclusion
 from maa_guard.impact.compute import compute_impact
 from maa_guard.impact.model import ImpactReport
-from maa_guard.snapshot_file import parse_snapshot
+from maa_guard.snapshot.file import parse_snapshot
 
 APPS_WRITE = "DeviceManagementApps.ReadWrite.All"
 DEVICES_WRITE = "DeviceManagementManagedDevices.ReadWrite.All"

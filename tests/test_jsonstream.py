@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maa_guard.errors import InputError
-from maa_guard.jsonstream import Items, JsonStream, StreamError
-from maa_guard.scan import demo_path
-from maa_guard.snapshot_file import load_snapshot, parse_snapshot
+from maa_guard.scan.pipeline import demo_path
+from maa_guard.snapshot.file import load_snapshot, parse_snapshot
+from maa_guard.snapshot.jsonstream import Items, JsonStream, StreamError
 
 DEMO_TEXT = demo_path("snapshot.json").read_text(encoding="utf-8")
 

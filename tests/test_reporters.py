@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from test_reporters_support import TESTS, json_report, sarif, scan, tenant_document
 
-from maa_guard.engine import ScanResult
+from maa_guard.evaluate.engine import ScanResult
 from maa_guard.reporters import REPORTER_MODULES, OutputFormat, RenderOptions, render, reporter_for
 
 GOLDEN = TESTS / "golden"

@@ -14,9 +14,9 @@ import jsonschema
 from maa_guard.catalogue import load_catalogue
 from maa_guard.checks import all_checks
 from maa_guard.config import Settings, SuppressionEntry
-from maa_guard.engine import ScanResult, evaluate
+from maa_guard.evaluate.engine import ScanResult, evaluate
 from maa_guard.reporters import OutputFormat, RenderOptions, render
-from maa_guard.snapshot_file import parse_snapshot
+from maa_guard.snapshot.file import parse_snapshot
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent

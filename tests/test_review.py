@@ -30,7 +30,7 @@ from maa_guard.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from maa_guard.model import Severity, SourceState, Status
 from maa_guard.review import AppReferenceError, CouldNotVerifyError, Review, Scope, Verdict
 from maa_guard.review import review_app as _review_app
-from maa_guard.snapshot_file import parse_snapshot
+from maa_guard.snapshot.file import parse_snapshot
 
 APP = "11111111-1111-4111-8111-111111111111"
 SP_ID = "aaaaaaaa-1111-4111-8111-111111111111"

@@ -35,9 +35,9 @@ from maa_guard.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from maa_guard.model import SourceState
 from maa_guard.review import review_app
 from maa_guard.review.collect import collect_for_review
-from maa_guard.scan import demo_path
+from maa_guard.scan.pipeline import demo_path
 from maa_guard.snapshot import Snapshot
-from maa_guard.snapshot_file import load_snapshot, parse_snapshot
+from maa_guard.snapshot.file import load_snapshot, parse_snapshot
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 SECRET_APP = "51111111-1111-4111-8111-111111111111"

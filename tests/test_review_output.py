@@ -26,8 +26,8 @@ from maa_guard.review import (
     review_to_markdown,
     review_to_terminal,
 )
-from maa_guard.scan import demo_path
-from maa_guard.snapshot_file import load_snapshot
+from maa_guard.scan.pipeline import demo_path
+from maa_guard.snapshot.file import load_snapshot
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 DEMO = load_snapshot(demo_path("snapshot.json"))

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from maa_guard.codec import encode
 from maa_guard.errors import InputError
 from maa_guard.model import ExclusionSource, SourceState
 from maa_guard.snapshot import SOURCES
-from maa_guard.snapshot_file import load_snapshot, parse_snapshot, snapshot_to_json
+from maa_guard.snapshot.codec import encode
+from maa_guard.snapshot.file import load_snapshot, parse_snapshot, snapshot_to_json
 
 TENANT = "0b8f6d3e-0000-4000-8000-000000000001"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from maa_guard.sqlite_wal import enable_wal
+from maa_guard.storage.sqlite_wal import enable_wal
 
 
 def _locked(path: Path) -> sqlite3.Connection:

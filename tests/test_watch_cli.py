@@ -26,8 +26,8 @@ from test_watch_support import (
 
 from maa_guard import cli
 from maa_guard.emulator import Emulator, fixture_from_snapshot
-from maa_guard.scan import demo_path
-from maa_guard.snapshot_file import load_snapshot
+from maa_guard.scan.pipeline import demo_path
+from maa_guard.snapshot.file import load_snapshot
 from maa_guard.watch.state import WatchStore
 
 TOKEN = "tok-Zq9!reader-never-printed"

@@ -18,7 +18,7 @@ from test_watch_receivers import SMTP_PASSWORD, Receiver, Smtp
 
 from maa_guard.config import Settings
 from maa_guard.emulator import Emulator, graphroles
-from maa_guard.live import LiveOptions
+from maa_guard.scan.live import LiveOptions
 from maa_guard.watch.config import WatchConfig, load_watch_config
 from maa_guard.watch.delivery import Deliverer
 from maa_guard.watch.events import DetectOptions
@@ -272,7 +272,7 @@ def environ_for(receivers: dict[str, Receiver]) -> dict[str, str]:
 
 
 def watch_config(rig: Rig) -> WatchConfig:
-    from maa_guard.tomlfile import read_toml
+    from maa_guard.storage.tomlfile import read_toml
 
     return load_watch_config(read_toml(rig.config_file), str(rig.config_file))
 

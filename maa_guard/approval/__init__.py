@@ -1,5 +1,9 @@
 """MAA-aware writes: submit with a justification, wait for approval, complete with the code.
 
+Above the pipeline: imports ``collect`` (Graph transport), ``reporters`` (text), ``snapshot``
+(codec) and ``storage``; never ``scan``, ``cli`` or the emulator.
+
+
 The four steps Microsoft documents for an application writing to an MAA-protected resource::
 
     from maa_guard import approval
@@ -44,9 +48,9 @@ from maa_guard.approval.justification import (
     checked_code,
     encode_justification,
 )
-from maa_guard.approval.match import DuplicateMatch
 from maa_guard.approval.model import (
     Completed,
+    DuplicateMatch,
     Identity,
     Pending,
     Phase,

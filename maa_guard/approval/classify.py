@@ -1,9 +1,12 @@
 """What an answer to an MAA-gated write means: a pure function over status, headers and body.
 
-It covers every row of reference section 3.3. The approval code is looked for in the
-``x-msft-approval-code`` header (any case), then in the nested JSON message's ``HttpHeaders``,
-then in the message text (``x-msft-approval-code: <guid>``), so a code is never lost because a
-proxy dropped a header. No answer at all (timeout, connection error) is ``status=None``.
+It covers every answer to an MAA-gated write that Microsoft documents or that has been reported
+in the field: the 400s for the justification and code headers, 412 and 403 for a filed request,
+409 for a duplicate, a bare 403 for a completion that does not match. The approval code is
+looked for in the ``x-msft-approval-code`` header (any case), then in the nested JSON message's
+``HttpHeaders``, then in the message text (``x-msft-approval-code: <guid>``), so a code is never
+lost because a proxy dropped a header. No answer at all (timeout, connection error) is
+``status=None``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from maa_guard.approval.justification import is_code
+from maa_guard.approval.codes import is_code
 
 CODE_HEADER = "x-msft-approval-code"
 _CODE_IN_TEXT = re.compile(r"x-msft-approval-code:\s*\"?([0-9a-fA-F-]{36})", re.IGNORECASE)

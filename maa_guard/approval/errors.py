@@ -21,8 +21,7 @@ from maa_guard.errors import (
 
 if TYPE_CHECKING:
     from maa_guard.approval.classify import Classification
-    from maa_guard.approval.match import DuplicateMatch
-    from maa_guard.approval.model import RequestState
+    from maa_guard.approval.model import DuplicateMatch, RequestState
 
 
 class JustificationError(UsageError):

@@ -1,6 +1,6 @@
 """The ``x-msft-approval-justification`` header, the reference tag, and approval codes.
 
-MAA refuses an empty justification and one longer than 1024 decoded characters (reference 3.3).
+MAA refuses an empty justification and one longer than 1024 decoded characters (with a 400).
 Characters are counted as .NET counts them, in UTF-16 code units, so a character outside the
 Basic Multilingual Plane (an emoji) counts twice: this errs on the side of refusing locally
 rather than having the service refuse.
@@ -16,12 +16,12 @@ import base64
 import re
 import secrets
 
+from maa_guard.approval.codes import is_code
 from maa_guard.approval.errors import CodeError, JustificationError
 
 MAX_JUSTIFICATION = 1024
 REFERENCE_PREFIX = "[maa-guard ref "
 _REFERENCE = re.compile(r"\[maa-guard ref ([0-9a-f]{12})\]")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 REFERENCE_LENGTH = len(f" {REFERENCE_PREFIX}{'0' * 12}]")
 
 
@@ -67,10 +67,6 @@ def tagged(text: str, reference: str) -> str:
 def reference_in(justification: str) -> str | None:
     found = _REFERENCE.findall(justification or "")
     return found[-1] if found else None
-
-
-def is_code(text: str) -> bool:
-    return isinstance(text, str) and bool(_GUID.match(text))
 
 
 def checked_code(text: str) -> str:

@@ -6,27 +6,11 @@ Pure functions over :class:`RequestState` values and the state file's rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from maa_guard.approval.justification import reference_in
-from maa_guard.approval.model import Phase, RequestState, TrackedChange
+from maa_guard.approval.model import DuplicateMatch, Phase, RequestState, TrackedChange
 
 MAX_CANDIDATES = 20
-
-
-@dataclass(frozen=True, slots=True)
-class DuplicateMatch:
-    """Which request holds the object a 409 refused. ``request`` is None when the service's
-    list does not say; ``candidates`` then lists the active requests that might."""
-
-    request: RequestState | None
-    how: str
-    candidates: tuple[RequestState, ...] = ()
-    change_id: str | None = None
-
-    @property
-    def identified(self) -> bool:
-        return self.request is not None
 
 
 def find_by_reference(

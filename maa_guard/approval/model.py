@@ -9,7 +9,7 @@ from typing import Any
 
 
 class RequestStatus(enum.Enum):
-    """``operationApprovalRequestStatus`` (reference 2.3); anything else reads as ``unknown``."""
+    """Graph's ``operationApprovalRequestStatus`` enum; anything else reads as ``unknown``."""
 
     NEEDS_APPROVAL = "needsApproval"
     APPROVED = "approved"
@@ -87,7 +87,7 @@ class RequestState:
     expires_at: datetime | None = None
     last_modified: datetime | None = None
     policy_types: tuple[str, ...] = ()
-    # Undocumented ``payloadId`` (reference 2.2): the object the request is for, when given.
+    # ``payloadId``, undocumented but seen in live answers: the object the request is for.
     payload_id: str = ""
 
 
@@ -128,3 +128,18 @@ class TrackedChange:
     status: RequestStatus | None
     endpoint: str
     outcome: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateMatch:
+    """Which request holds the object a 409 refused. ``request`` is None when the service's
+    list does not say; ``candidates`` then lists the active requests that might."""
+
+    request: RequestState | None
+    how: str
+    candidates: tuple[RequestState, ...] = ()
+    change_id: str | None = None
+
+    @property
+    def identified(self) -> bool:
+        return self.request is not None

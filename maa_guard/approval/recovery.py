@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 
 from maa_guard.approval.classify import Classification
 from maa_guard.approval.errors import OutcomeUnknown
-from maa_guard.approval.match import DuplicateMatch, find_by_reference, find_duplicate
+from maa_guard.approval.match import find_by_reference, find_duplicate
 from maa_guard.approval.model import (
     Completed,
+    DuplicateMatch,
     Phase,
     RequestState,
     RequestStatus,
@@ -31,7 +32,7 @@ from maa_guard.approval.state import StoredChange
 from maa_guard.errors import MaaGuardError
 
 if TYPE_CHECKING:
-    from maa_guard.approval.client import ApprovalClient
+    from maa_guard.approval.session import ClientSession
 
 IMPLICIT_PHASES = (Phase.SENDING, Phase.COMPLETING)
 OPEN_PHASES = (Phase.SENDING, Phase.UNKNOWN, Phase.COMPLETING, Phase.PENDING)
@@ -49,7 +50,7 @@ _RETRY_HINT = (
 )
 
 
-def recover_quietly(client: ApprovalClient) -> None:
+def recover_quietly(client: ClientSession) -> None:
     rows = _rows(client, IMPLICIT_PHASES)
     if not rows:
         return
@@ -62,7 +63,7 @@ def recover_quietly(client: ApprovalClient) -> None:
         )
 
 
-def reconcile(client: ApprovalClient, phases: Sequence[Phase]) -> list[TrackedChange]:
+def reconcile(client: ClientSession, phases: Sequence[Phase]) -> list[TrackedChange]:
     rows = _rows(client, phases)
     if not rows:
         return []
@@ -73,13 +74,13 @@ def reconcile(client: ApprovalClient, phases: Sequence[Phase]) -> list[TrackedCh
     return [stored.tracked for stored in fresh if stored is not None]
 
 
-def _rows(client: ApprovalClient, phases: Sequence[Phase]) -> list[StoredChange]:
+def _rows(client: ClientSession, phases: Sequence[Phase]) -> list[StoredChange]:
     rows = client.state.changes(phases)
     return [row for row in rows if row.tracked.endpoint == client.endpoint.root]
 
 
 def _settle(
-    client: ApprovalClient,
+    client: ClientSession,
     row: StoredChange,
     requests: Sequence[RequestState],
     by_code: dict[str, RequestState],
@@ -101,7 +102,7 @@ def _settle(
     return apply_status(client, tracked, state)
 
 
-def _find_code(client: ApprovalClient, row: StoredChange, requests: Sequence[RequestState]) -> bool:
+def _find_code(client: ClientSession, row: StoredChange, requests: Sequence[RequestState]) -> bool:
     tracked = row.tracked
     found = find_by_reference(requests, tracked.change_id, row.requestor)
     if found is not None:
@@ -125,12 +126,12 @@ def _find_code(client: ApprovalClient, row: StoredChange, requests: Sequence[Req
     )
 
 
-def _stale(client: ApprovalClient, tracked: TrackedChange) -> bool:
+def _stale(client: ClientSession, tracked: TrackedChange) -> bool:
     age = (client.now() - tracked.updated).total_seconds()
     return age > client.request_timeout + IN_FLIGHT_MARGIN
 
 
-def apply_status(client: ApprovalClient, tracked: TrackedChange, state: RequestState) -> bool:
+def apply_status(client: ClientSession, tracked: TrackedChange, state: RequestState) -> bool:
     """Record the service's status; a final one moves the row to ``closed`` or ``completed``."""
     phase = _PHASE_OF.get(state.status)
     outcome = f"the service reports the request {state.status.value}"
@@ -143,18 +144,18 @@ def apply_status(client: ApprovalClient, tracked: TrackedChange, state: RequestS
     )
 
 
-def note_status(client: ApprovalClient, state: RequestState) -> None:
+def note_status(client: ClientSession, state: RequestState) -> None:
     stored = client.state.by_code(state.code)
     if stored is not None:
         apply_status(client, stored.tracked, state)
 
 
-def find_filed(client: ApprovalClient, change: StoredChange) -> RequestState | None:
+def find_filed(client: ClientSession, change: StoredChange) -> RequestState | None:
     requests = client.run(fetch_requests(client.graph))
     return find_by_reference(requests, change.tracked.change_id, change.requestor)
 
 
-def duplicate_holder(client: ApprovalClient, change: StoredChange) -> DuplicateMatch:
+def duplicate_holder(client: ClientSession, change: StoredChange) -> DuplicateMatch:
     try:
         requests = client.run(fetch_requests(client.graph))
     except MaaGuardError as error:
@@ -164,7 +165,7 @@ def duplicate_holder(client: ApprovalClient, change: StoredChange) -> DuplicateM
 
 
 def settle_completion(
-    client: ApprovalClient, stored: StoredChange, code: str, verdict: Classification
+    client: ClientSession, stored: StoredChange, code: str, verdict: Classification
 ) -> Completed:
     """The resend with the code got no usable answer: the request's status decides."""
     change_id = stored.tracked.change_id
@@ -186,7 +187,7 @@ def settle_completion(
     )
 
 
-def settle_cancel(client: ApprovalClient, code: str, verdict: Classification) -> RequestState:
+def settle_cancel(client: ClientSession, code: str, verdict: Classification) -> RequestState:
     state = client.status(code)
     if state.status is RequestStatus.CANCELLED:
         return state

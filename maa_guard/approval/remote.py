@@ -12,8 +12,8 @@ from typing import Any
 
 from maa_guard.approval.errors import RequestNotFound
 from maa_guard.approval.model import Identity, RequestState, RequestStatus
-from maa_guard.codec import parse_datetime
 from maa_guard.collect import GraphClient, GraphError
+from maa_guard.snapshot.codec import parse_datetime
 
 REQUESTS_PATH = "/deviceManagement/operationApprovalRequests"
 _IDENTITY_KINDS = ("user", "application", "device")

@@ -13,17 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from maa_guard.approval.match import DuplicateMatch
 from maa_guard.approval.model import (
     Completed,
+    DuplicateMatch,
     Identity,
     Pending,
     RequestState,
     RequestStatus,
     TrackedChange,
 )
-from maa_guard.codec import format_datetime
 from maa_guard.reporters.console import console_text, text_console
+from maa_guard.snapshot.codec import format_datetime
 
 _STYLES = {"ok": "bold green", "warn": "bold yellow", "fail": "bold red"}
 _STATUS_STYLE = {

@@ -32,10 +32,10 @@ from typing import Any
 from maa_guard.approval import schema
 from maa_guard.approval.errors import StateError
 from maa_guard.approval.model import Phase, RequestStatus, TrackedChange
-from maa_guard.codec import format_datetime, parse_datetime
 from maa_guard.errors import EXIT_INCOMPLETE, MaaGuardError
-from maa_guard.sqlite_wal import enable_wal
-from maa_guard.userdata import default_database
+from maa_guard.snapshot.codec import format_datetime, parse_datetime
+from maa_guard.storage.sqlite_wal import enable_wal
+from maa_guard.storage.userdata import default_database
 
 DEFAULT_FILE = "state.db"
 ENVIRONMENT_VARIABLE = "MAA_GUARD_STATE"

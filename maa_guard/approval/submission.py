@@ -9,8 +9,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from maa_guard.approval import recovery
 from maa_guard.approval.classify import Classification, Verdict
 from maa_guard.approval.errors import DuplicateRequest, OutcomeUnknown, WriteRefused
-from maa_guard.approval.match import DuplicateMatch
-from maa_guard.approval.model import Completed, Pending, Phase, RequestState, RequestStatus
+from maa_guard.approval.model import (
+    Completed,
+    DuplicateMatch,
+    Pending,
+    Phase,
+    RequestState,
+    RequestStatus,
+)
 from maa_guard.approval.remote import fetch_request
 from maa_guard.approval.state import StoredChange
 from maa_guard.approval.transport import Answer
@@ -18,7 +24,7 @@ from maa_guard.errors import EXIT_USAGE, MaaGuardError
 from maa_guard.reporters.text import one_line
 
 if TYPE_CHECKING:
-    from maa_guard.approval.client import ApprovalClient
+    from maa_guard.approval.session import ClientSession
 
 Handler = Callable[["Submission", Classification, Answer], "Completed | Pending"]
 
@@ -26,7 +32,7 @@ Handler = Callable[["Submission", Classification, Answer], "Completed | Pending"
 class Submission:
     """One submitted change whose answer is being settled."""
 
-    def __init__(self, client: ApprovalClient, change: StoredChange) -> None:
+    def __init__(self, client: ClientSession, change: StoredChange) -> None:
         self.client = client
         self.change = change
         self.change_id = change.tracked.change_id

@@ -1,5 +1,9 @@
 """Check functions, one per catalogue rule, registered by rule ID.
 
+Part of evaluation: imports ``evaluate.context``, ``snapshot``, ``exclusions``, ``config``,
+``workloads`` and ``model``; never ``collect``, ``reporters``, ``scan`` or ``cli``.
+
+
 A check is a pure function ``check(context, parameters) -> iterable of Outcome``. The engine
 decides ``error`` for missing data before calling it, so a check only sees complete sources.
 """
@@ -10,7 +14,7 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from maa_guard.context import Context
+from maa_guard.evaluate.context import Context
 from maa_guard.model import Outcome, Resource, Severity, Status
 
 CheckFunction = Callable[[Context, Mapping[str, Any]], Iterable[Outcome]]

@@ -7,7 +7,7 @@ from typing import Any
 
 from maa_guard.checks import check, failed, passed, unverified
 from maa_guard.checks.resources import group_resource, policy_refs
-from maa_guard.context import Context
+from maa_guard.evaluate.context import Context
 from maa_guard.model import Outcome
 from maa_guard.snapshot import Group
 

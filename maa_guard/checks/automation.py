@@ -8,10 +8,10 @@ from typing import Any
 
 from maa_guard.checks import check, failed, passed, skipped
 from maa_guard.checks.resources import app_resource
-from maa_guard.codec import format_datetime
-from maa_guard.context import Context
+from maa_guard.evaluate.context import Context
 from maa_guard.model import Outcome, Resource
 from maa_guard.snapshot import AuditEvent
+from maa_guard.snapshot.codec import format_datetime
 from maa_guard.workloads import classify_event, is_approval_failure
 
 NO_WRITERS = "no app-only writes to Intune in the audit window"

@@ -7,7 +7,7 @@ from typing import Any
 
 from maa_guard.checks import check, failed, passed, skipped
 from maa_guard.checks.resources import policy_refs, policy_resource, workload_resource
-from maa_guard.context import Context
+from maa_guard.evaluate.context import Context
 from maa_guard.model import Outcome, Severity
 from maa_guard.workloads import (
     WORKLOADS,

@@ -8,8 +8,7 @@ from typing import Any
 
 from maa_guard.checks import check, failed, passed, skipped, unverified
 from maa_guard.checks.resources import app_resource, exclusion_resource
-from maa_guard.codec import format_datetime
-from maa_guard.context import Context
+from maa_guard.evaluate.context import Context
 from maa_guard.exclusions import ExcludedApp
 from maa_guard.model import Outcome, Resource
 from maa_guard.snapshot import (
@@ -18,6 +17,7 @@ from maa_guard.snapshot import (
     PasswordCredential,
     ServicePrincipal,
 )
+from maa_guard.snapshot.codec import format_datetime
 
 ALL_IN_TENANT = "ServicePrincipalsInMyTenant"
 NOT_FOUND = "the app has no service principal in the tenant (see MAA407)"

@@ -8,10 +8,10 @@ from typing import Any
 
 from maa_guard.checks import check, failed, passed
 from maa_guard.checks.resources import request_resource
-from maa_guard.codec import format_datetime
-from maa_guard.context import Context
+from maa_guard.evaluate.context import Context
 from maa_guard.model import Outcome
 from maa_guard.snapshot import ApprovalRequest, Identity
+from maa_guard.snapshot.codec import format_datetime
 
 
 def _identity(identity: Identity | None) -> dict[str, str] | None:

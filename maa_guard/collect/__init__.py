@@ -1,5 +1,9 @@
 """Live, read-only collection from Microsoft Graph into a Snapshot.
 
+Stage 1: imports ``snapshot``, ``config``, ``exclusions`` and ``model``; never ``evaluate``,
+``reporters``, ``scan``, ``cli`` or the emulator.
+
+
 Entry points for the CLI::
 
     endpoint = resolve_endpoint(cloud, graph_endpoint)

@@ -1,10 +1,10 @@
 """Per-endpoint-class request budgets that mirror Graph's documented throttling limits.
 
-Reference section 10: identity reports allow 5 requests per 10 s per app and tenant;
-Conditional Access 1 request per second per tenant (and sends no ``Retry-After``);
-Intune 1000 requests per 20 s per app and tenant; the directory (users, groups, service
-principals, applications) 3,500 resource units per 10 s for the smallest tenant size, which
-is assumed because the size is not known in advance.
+The limits (https://learn.microsoft.com/en-us/graph/throttling-limits): identity reports allow
+5 requests per 10 s per app and tenant; Conditional Access 1 request per second per tenant (and
+sends no ``Retry-After``); Intune 1000 requests per 20 s per app and tenant; the directory
+(users, groups, service principals, applications) 3,500 resource units per 10 s for the smallest
+tenant size, which is assumed because the size is not known in advance.
 
 Graph states each limit as "N per W seconds", so a :class:`SlidingWindow` is used rather than
 a classic token bucket: a bucket that starts full and refills at N/W lets almost 2N through
@@ -151,7 +151,7 @@ _DIRECTORY_COSTS: tuple[tuple[re.Pattern[str], int], ...] = (
 
 
 def resource_units(path: str, query: dict[str, str]) -> int:
-    """Directory cost of one GET (reference section 10); at least 1."""
+    """Directory cost of one GET, in Graph's resource units; at least 1."""
     bare = path.split("?", 1)[0]
     cost = next((units for pattern, units in _DIRECTORY_COSTS if pattern.search(bare)), 1)
     if "$select" in query:

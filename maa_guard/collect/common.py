@@ -6,11 +6,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from maa_guard.codec import DecodeError, decode
 from maa_guard.collect.errors import GraphError
 from maa_guard.collect.graph import GraphClient
 from maa_guard.model import SourceState
 from maa_guard.snapshot import DirectoryObjectRef, SourceStatus
+from maa_guard.snapshot.codec import DecodeError, decode
 
 T = TypeVar("T")
 JsonObject = dict[str, Any]

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from maa_guard.codec import format_datetime
 from maa_guard.collect.common import (
     Outcome,
     Problems,
@@ -28,6 +27,7 @@ from maa_guard.snapshot import (
     RoleDefinition,
     Window,
 )
+from maa_guard.snapshot.codec import format_datetime
 
 POLICIES = "deviceManagement/operationApprovalPolicies"
 REQUESTS = "deviceManagement/operationApprovalRequests"
@@ -35,12 +35,12 @@ ROLE_DEFINITIONS = "deviceManagement/roleDefinitions"
 ROLE_ASSIGNMENTS = "deviceManagement/roleAssignments"
 AUDIT_EVENTS = "deviceManagement/auditEvents"
 INTUNE_TOP = "1000"
-# Graph keeps two years of Intune audit events (reference section 8; some sources say one):
+# Graph keeps two years of Intune audit events (Microsoft's docs; some sources say one):
 # reading further back than the log holds costs one empty page per slice.
 AUDIT_RETENTION_DAYS = 730
 HISTORY_SLICES = 8
 # The category of access-policy (MAA) events, exclusion changes among them, in the demo tenant
-# and the emulator. Microsoft has not published MAA's audit strings (reference section 8).
+# and the emulator. Microsoft has not published MAA's audit strings.
 EXCLUSION_CATEGORY = "Role"
 
 REQUEST_FIELDS = select(

@@ -1,8 +1,7 @@
 """Least-privilege application permissions: per Graph route and per snapshot data source.
 
-Reference section 11. The route table names the permission a 403 most likely means is
-missing; the source table is what ``maa-guard permissions`` prints and docs/permissions.md
-explains.
+The route table names the permission a 403 most likely means is missing; the source table is
+what ``maa-guard permissions`` prints and docs/permissions.md explains.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from maa_guard.codec import format_datetime, parse_datetime
 from maa_guard.collect.common import (
     COMPLETE,
     Outcome,
@@ -27,6 +26,7 @@ from maa_guard.snapshot import (
     TenantInfo,
     Window,
 )
+from maa_guard.snapshot.codec import format_datetime, parse_datetime
 
 CA_POLICIES = "identity/conditionalAccess/policies"
 SP_ACTIVITY = "reports/servicePrincipalSignInActivities"

@@ -6,11 +6,11 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
-from maa_guard.codec import format_datetime
 from maa_guard.emulator import audit
 from maa_guard.emulator.routes import Target
 from maa_guard.emulator.tenant import Principal, Tenant
 from maa_guard.emulator.wire import Call, Json, Reply, error
+from maa_guard.snapshot.codec import format_datetime
 
 REQUESTS = "deviceManagement/operationApprovalRequests"
 POLICIES = "deviceManagement/operationApprovalPolicies"
@@ -63,7 +63,7 @@ def new_request(
     payload: Json | None = None,
 ) -> Json:
     """A filed request; ``payload`` holds the undocumented ``payload*`` properties that live
-    responses carry (reference 2.2) and that name the object the request is for."""
+    responses carry and that name the object the request is for."""
     stamp = format_datetime(now)
     return {
         "@odata.type": "#microsoft.graph.operationApprovalRequest",

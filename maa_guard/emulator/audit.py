@@ -1,7 +1,7 @@
 """The emulator's own Intune audit events: every write, approval, block, pass and exclusion change.
 
-MAA's real ``category`` / ``activityType`` strings are unpublished (reference section 8); these
-follow the shape of the demo tenant's events so ``maa_guard.exclusions`` can replay them.
+Microsoft has not published MAA's real ``category`` / ``activityType`` strings; these follow
+the shape of the demo tenant's events so ``maa_guard.exclusions`` can replay them.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from maa_guard.codec import format_datetime
 from maa_guard.emulator.tenant import Principal, Tenant
 from maa_guard.emulator.wire import Json
+from maa_guard.snapshot.codec import format_datetime
 
 AUDIT_COLLECTION = "deviceManagement/auditEvents"
 COMPONENT = "MultiAdminApproval"

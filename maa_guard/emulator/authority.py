@@ -2,7 +2,7 @@
 (``ClientSecretCredential``, ``CertificateCredential``, ``WorkloadIdentityCredential``,
 ``DeviceCodeCredential``) get the emulator's bearer tokens. MSAL insists on https; the
 certificate is self-signed for 127.0.0.1 and written to ``ca_file`` for ``connection_verify=``
-(see the feasibility note, section 4).
+(an ``http`` authority is refused as not TLS protected).
 
 The device-code flow (``POST /{tenant}/oauth2/v2.0/devicecode``, then polls of ``/token``) is
 served when a :class:`SignedInUser` is given: the first ``pending_polls`` polls answer

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from maa_guard.emulator.wire import Call, Json, Reply, error
 
-if TYPE_CHECKING:
-    from maa_guard.emulator.service import Service
-
 MAX_REQUESTS = 20
 
+Handle = Callable[[Call], Reply]
 
-def run(service: Service, call: Call) -> Reply:
+
+def run(handle: Handle, call: Call) -> Reply:
+    """Run each item through ``handle`` (the service's own request handler), in order."""
     if call.method != "POST":
         return error(405, "BadRequest", "The $batch endpoint accepts POST only.")
     items = _requests(call.body)
@@ -24,7 +24,7 @@ def run(service: Service, call: Call) -> Reply:
     results: dict[str, Json] = {}
     faults: list[str] = []
     for item in items:
-        results[str(item["id"])] = _run_item(service, call, item, results, faults)
+        results[str(item["id"])] = _run_item(handle, call, item, results, faults)
     body = {"responses": [results[str(item["id"])] for item in items]}
     return Reply(200, body, fault=faults[0] if faults else None)
 
@@ -65,14 +65,14 @@ def _has_content_type(headers: Any) -> bool:
 
 
 def _run_item(
-    service: Service, outer: Call, item: Json, results: Mapping[str, Json], faults: list[str]
+    handle: Handle, outer: Call, item: Json, results: Mapping[str, Json], faults: list[str]
 ) -> Json:
     """An item's reset or truncate fault breaks the whole batch response."""
     failed = [d for d in item.get("dependsOn", []) if results[d]["status"] >= 400]
     if failed:
         reply = error(424, "FailedDependency", "The dependent request failed.")
     else:
-        reply = service.handle(_inner_call(outer, item))
+        reply = handle(_inner_call(outer, item))
     if reply.fault:
         faults.append(reply.fault)
     return {"id": item["id"], "status": reply.status, "headers": reply.headers, "body": reply.body}

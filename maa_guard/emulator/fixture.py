@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from maa_guard.codec import encode, format_datetime
 from maa_guard.emulator import graphroles as gr
 from maa_guard.emulator.fixture_links import relationships
 from maa_guard.emulator.fixture_parts import (
@@ -36,6 +35,7 @@ from maa_guard.snapshot import (
     ServicePrincipal,
     Snapshot,
 )
+from maa_guard.snapshot.codec import encode, format_datetime
 
 EXCLUSIONS_PROPERTY = "excludedApplicationIds"
 

@@ -6,7 +6,6 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from maa_guard.codec import encode
 from maa_guard.emulator import graphroles as gr
 from maa_guard.emulator.fixture_parts import (
     INTUNE_PLAN,
@@ -27,6 +26,7 @@ from maa_guard.snapshot import (
     Snapshot,
     User,
 )
+from maa_guard.snapshot.codec import encode
 
 P = TypeVar("P", bound=Named)
 

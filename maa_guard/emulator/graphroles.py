@@ -10,7 +10,8 @@ from maa_guard.emulator.wire import Json
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 NAMESPACE = uuid.UUID("6f0c3c1e-3a55-4f51-9a0e-1e6f3a7c9b21")
 
-# Reference section 6; any other permission gets a deterministic uuid5 (app_role_id).
+# Microsoft Graph's appRole ids for these application permissions (as its service principal's
+# ``appRoles`` lists them); any other permission gets a deterministic uuid5 (app_role_id).
 KNOWN_APP_ROLE_IDS = {
     "DeviceManagementApps.Read.All": "7a6ee1e7-141e-4cec-ae74-d9db155731ff",
     "DeviceManagementApps.ReadWrite.All": "78145de6-330d-4800-a6ce-494ff2d33d07",
@@ -30,7 +31,7 @@ KNOWN_APP_ROLE_IDS = {
     "GroupMember.ReadWrite.All": "dbaae8cf-10b5-4b86-a4a1-f871c94c6695",
 }
 
-# Reference section 11: what the auditor's own app-only token holds.
+# The least-privilege read set of an MAA auditor: what the auditor's own app-only token holds.
 READER_ROLES = (
     "DeviceManagementRBAC.Read.All",
     "DeviceManagementApps.Read.All",

@@ -1,4 +1,4 @@
-"""MAA interception of writes (reference section 3; issue 3 section 5).
+"""MAA interception of writes, as Microsoft documents it for Graph callers.
 
 A write to a protected route needs a base64 ``x-msft-approval-justification`` header: the
 emulator files an approval request and answers 412 (or 403 in ``approval_mode="403"``) with
@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from maa_guard.codec import format_datetime, parse_datetime
 from maa_guard.emulator import approvals, audit, writes
 from maa_guard.emulator.routes import Target
 from maa_guard.emulator.tenant import Principal, Tenant
 from maa_guard.emulator.wire import Call, Json, Reply, error
+from maa_guard.snapshot.codec import format_datetime, parse_datetime
 
 REQUESTS = approvals.REQUESTS
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from maa_guard.codec import parse_datetime
 from maa_guard.emulator.wire import Json, Reply, error
+from maa_guard.snapshot.codec import parse_datetime
 
 Predicate = Callable[[Json], bool]
 
@@ -182,7 +182,8 @@ def project(item: Json, select: tuple[str, ...] | None) -> Json:
     return {key: value for key, value in item.items() if key in keep}
 
 
-# Published beta metadata (reference 1.3): members before the sentinel; any other is evolvable.
+# The policyType members the published beta metadata lists before ``unknownFutureValue``; any
+# other is evolvable (returned only with ``Prefer: include-unknown-enum-members``).
 _KNOWN_POLICY_TYPES = frozenset(
     {"unknown", "deviceWipe", "deviceRetire", "deviceDelete", "app", "script", "role"}
 )

@@ -129,7 +129,7 @@ def _relationship(tenant: Tenant, collection: str, item_id: str, rest: list[str]
     return Target("relationship", name, collection, item_id, name, cast)
 
 
-# Accepted permissions per route prefix (reference sections 1-11), most specific first.
+# Accepted permissions per route prefix, as Graph's API pages list them, most specific first.
 _READ = {
     "deviceManagement/auditEvents": ("DeviceManagementApps.Read.All",),
     "deviceAppManagement": ("DeviceManagementApps.Read.All",),

@@ -85,7 +85,7 @@ class Service:
         if isinstance(principal, Reply):
             return principal
         if call.path.lower() == "$batch" and not call.in_batch:
-            return batch.run(self, call)
+            return batch.run(self.handle, call)
         with self.tenant.lock:
             target = routes.resolve(self.tenant, call.path)
         if isinstance(target, Reply):

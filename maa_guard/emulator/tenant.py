@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from maa_guard.codec import parse_datetime
 from maa_guard.emulator.wire import Json
 from maa_guard.errors import InputError
+from maa_guard.snapshot.codec import parse_datetime
 
 
 class FixtureError(InputError):
@@ -145,7 +145,7 @@ def load_fixture(fixture: Mapping[str, Any] | Path | str) -> Mapping[str, Any]:
 
 def _from_snapshot(raw: Mapping[str, Any], origin: str = "snapshot") -> Mapping[str, Any]:
     from maa_guard.emulator.fixture import fixture_from_snapshot
-    from maa_guard.snapshot_file import parse_snapshot
+    from maa_guard.snapshot.file import parse_snapshot
 
     return fixture_from_snapshot(parse_snapshot(dict(raw), origin))
 

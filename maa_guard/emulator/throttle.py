@@ -1,4 +1,7 @@
-"""Throttling per endpoint class, as documented (reference section 10), on an injectable clock."""
+"""Throttling per endpoint class, on an injectable clock.
+
+The limits are Graph's documented ones: https://learn.microsoft.com/en-us/graph/throttling-limits
+"""
 
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     "directory": Limit(3500, 10.0),
 }
 
-# Directory resource-unit costs (reference section 10); anything else costs 1.
+# Directory resource-unit costs, as Graph's throttling limits state them; anything else costs 1.
 _RU_COSTS = {
     "groups/{id}/transitiveMembers": 5,
     "groups/{id}/members": 3,

@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from maa_guard import __version__
-from maa_guard.codec import format_datetime
 from maa_guard.fleet.run import TenantOutcome
 from maa_guard.reporters.summary import SEVERITIES
 from maa_guard.reporters.templating import html_environment
 from maa_guard.reporters.text import one_line
+from maa_guard.snapshot.codec import format_datetime
 
 if TYPE_CHECKING:
     pass

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-from maa_guard.engine import ScanResult
 from maa_guard.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, MaaGuardError
+from maa_guard.evaluate.engine import ScanResult
 from maa_guard.fleet.tenants import FleetTenant
-from maa_guard.gate import exit_code
-from maa_guard.live import LiveOptions
+from maa_guard.gate.decision import exit_code
 from maa_guard.reporters import OutputFormat, RenderOptions
 from maa_guard.reporters.summary import SEVERITIES, incomplete_sources, summarise, unverified
-from maa_guard.scan import ScanRequest, run_scan, write_outputs
+from maa_guard.scan.live import LiveOptions
+from maa_guard.scan.pipeline import ScanRequest, run_scan, write_outputs
 
 log = logging.getLogger("maa_guard.fleet")
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from maa_guard.codec import format_datetime
 from maa_guard.exclusions import effective_exclusions
 from maa_guard.history.drift import (
     ApproverMember,
@@ -36,6 +35,7 @@ from maa_guard.snapshot import (
     ServicePrincipal,
     Snapshot,
 )
+from maa_guard.snapshot.codec import format_datetime
 
 K = TypeVar("K")
 V = TypeVar("V")

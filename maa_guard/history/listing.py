@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from maa_guard.codec import format_datetime
 from maa_guard.history.records import RecordedScan
 from maa_guard.reporters.console import console_text, text_console
+from maa_guard.snapshot.codec import format_datetime
 
 HISTORY_JSON_VERSION = 1
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from maa_guard.history.errors import HistoryInputError
-from maa_guard.userdata import default_database
+from maa_guard.storage.userdata import default_database
 
 ENVIRONMENT_VARIABLE = "MAA_GUARD_HISTORY"
 DEFAULT_FILE = "history.db"

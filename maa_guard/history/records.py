@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from maa_guard.codec import encode
-from maa_guard.gcpause import paused_gc
 from maa_guard.history.errors import HistoryInputError
 from maa_guard.model import Finding, Severity, Status
 from maa_guard.snapshot import Snapshot
-from maa_guard.snapshot_file import parse_snapshot
+from maa_guard.snapshot.codec import encode
+from maa_guard.snapshot.file import parse_snapshot
+from maa_guard.snapshot.gcpause import paused_gc
 
 _CORRUPT_HINT = "the history database is damaged; record the scan again or restore a backup"
 

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from maa_guard.codec import format_datetime
 from maa_guard.history.drift import Drift, ScanSide
 from maa_guard.history.records import StoredFinding
 from maa_guard.history.sections import Section, sections, side_line, summary_line
 from maa_guard.reporters.console import console_text, text_console
+from maa_guard.snapshot.codec import format_datetime
 
 DIFF_JSON_VERSION = 1
 

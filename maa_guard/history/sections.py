@@ -52,7 +52,7 @@ def sections(drift: Drift) -> list[Section]:
 
 
 def side_line(side: ScanSide) -> str:
-    from maa_guard.codec import format_datetime
+    from maa_guard.snapshot.codec import format_datetime
 
     version = f", evaluated by maa-guard {side.tool_version}" if side.tool_version else ""
     return f"{side.label}, collected {format_datetime(side.snapshot.collected_at)}{version}"

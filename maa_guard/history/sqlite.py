@@ -15,7 +15,7 @@ from typing import NoReturn
 from maa_guard.history.backend import Row
 from maa_guard.history.errors import HistoryInputError, HistoryUnavailable
 from maa_guard.history.location import Engine, HistoryLocation
-from maa_guard.sqlite_wal import enable_wal
+from maa_guard.storage.sqlite_wal import enable_wal
 
 BUSY_TIMEOUT_SECONDS = 30.0
 _NOT_A_HISTORY_HINT = "point --history at a maa-guard history database, or move this file away"

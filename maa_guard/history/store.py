@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from maa_guard.gcpause import paused_gc
 from maa_guard.history.backend import Backend, Session
 from maa_guard.history.errors import HistoryInputError
 from maa_guard.history.location import Engine, HistoryLocation, parse_history_url
@@ -32,9 +31,10 @@ from maa_guard.history.records import (
 )
 from maa_guard.model import Status
 from maa_guard.snapshot import Snapshot
+from maa_guard.snapshot.gcpause import paused_gc
 
 if TYPE_CHECKING:
-    from maa_guard.engine import ScanResult
+    from maa_guard.evaluate.engine import ScanResult
 
 _SELECT_SCANS = (
     "SELECT id, tenant_id, tenant_name, collected_at, recorded_at, tool_version, failing,"

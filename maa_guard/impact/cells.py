@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from maa_guard.codec import format_datetime
 from maa_guard.impact.model import Column, ImpactReport, ImpactRow, PolicyRef, Verdict
 from maa_guard.snapshot import SourceStatus
+from maa_guard.snapshot.codec import format_datetime
 
 UNVERIFIED = " (unverified)"
 NEVER = "none recorded"

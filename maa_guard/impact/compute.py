@@ -12,10 +12,9 @@ from datetime import datetime, timedelta
 
 from maa_guard import __version__
 from maa_guard.config import DeclaredExclusion
-from maa_guard.context import Context
 from maa_guard.errors import UsageError
+from maa_guard.evaluate.context import Context
 from maa_guard.exclusions import ExcludedApp
-from maa_guard.gcpause import paused_gc
 from maa_guard.impact.evidence import Shape, ShapeKey, intune_write_permissions, judge, shape_key
 from maa_guard.impact.model import (
     IMPACT_SOURCES,
@@ -30,6 +29,7 @@ from maa_guard.impact.model import (
 from maa_guard.impact.verdicts import decide, protection, sort_key, unverified_columns, ways_out
 from maa_guard.model import SourceState
 from maa_guard.snapshot import Snapshot, Window
+from maa_guard.snapshot.gcpause import paused_gc
 
 
 class _Bucket:

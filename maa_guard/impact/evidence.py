@@ -4,10 +4,10 @@ An audit log repeats a few hundred shapes of event (category, activity, operatio
 resource types) hundreds of thousands of times, so an event is judged once per shape.
 
 MAA's own events (approval requests filed, approved, completed) are not writes to a workload:
-they are evidence of the approval flow. Microsoft has not published their strings (reference
-section 8); an event naming an ``OperationApprovalRequest`` is taken as one, and one whose verb
-is ``Complete`` or ``Resubmit`` as the requestor's resubmission with an approval code (the
-emulator writes ``Complete OperationApprovalRequest`` when an approved change is applied).
+they are evidence of the approval flow. Microsoft has not published their strings; an event
+naming an ``OperationApprovalRequest`` is taken as one, and one whose verb is ``Complete`` or
+``Resubmit`` as the requestor's resubmission with an approval code (the emulator writes
+``Complete OperationApprovalRequest`` when an approved change is applied).
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from maa_guard.codec import format_datetime
 from maa_guard.impact.model import (
     IMPACT_SCHEMA_VERSION,
     ImpactReport,
@@ -20,6 +19,7 @@ from maa_guard.impact.model import (
     WorkloadWrites,
 )
 from maa_guard.impact.render import ImpactRenderOptions
+from maa_guard.snapshot.codec import format_datetime
 
 REPORT_KIND = "maa-guard-impact"
 

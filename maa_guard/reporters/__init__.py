@@ -1,5 +1,9 @@
 """Reporters: pure functions from a ScanResult to text, one module per output format.
 
+Stage 5: imports ``evaluate``, ``gate``, ``snapshot``, ``catalogue``, ``config``, ``exclusions``
+and ``workloads``; never ``collect``, ``scan`` or ``cli``.
+
+
 Modules are imported on first use so that ``maa-guard --help`` stays fast (jinja2 and rich
 load only when a format needs them).
 """
@@ -11,7 +15,7 @@ import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from maa_guard.engine import ScanResult
+from maa_guard.evaluate.engine import ScanResult
 
 
 class OutputFormat(str, enum.Enum):

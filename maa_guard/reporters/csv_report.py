@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 
-from maa_guard.engine import ScanResult
+from maa_guard.evaluate.engine import ScanResult
 from maa_guard.model import Finding
 from maa_guard.reporters import RenderOptions
 from maa_guard.reporters.text import csv_cell

@@ -13,9 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from maa_guard.codec import encode, format_datetime
-from maa_guard.context import Context
-from maa_guard.engine import ScanResult
+from maa_guard.evaluate.context import Context
+from maa_guard.evaluate.engine import ScanResult
 from maa_guard.exclusions import ExcludedApp
 from maa_guard.model import Finding, Severity, Status
 from maa_guard.reporters import RenderOptions
@@ -34,6 +33,7 @@ from maa_guard.reporters.summary import (
 )
 from maa_guard.reporters.templating import html_environment
 from maa_guard.snapshot import Group
+from maa_guard.snapshot.codec import encode, format_datetime
 from maa_guard.workloads import WORKLOADS, policies_protecting, unprotected_parts
 
 if TYPE_CHECKING:

@@ -10,12 +10,12 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from maa_guard.codec import encode, format_datetime
-from maa_guard.engine import ScanResult
+from maa_guard.evaluate.engine import ScanResult
 from maa_guard.model import Finding, Status, Suppression
 from maa_guard.reporters import RenderOptions
 from maa_guard.reporters.summary import Summary, sources, summarise
 from maa_guard.snapshot import SourceStatus
+from maa_guard.snapshot.codec import encode, format_datetime
 
 REPORT_SCHEMA_VERSION = 1
 _ACTIONABLE = frozenset({Status.FAIL, Status.ERROR})

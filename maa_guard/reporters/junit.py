@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 from maa_guard.catalogue import Rule
-from maa_guard.engine import ScanResult
+from maa_guard.evaluate.engine import ScanResult
 from maa_guard.model import Finding, Resource, Status
 from maa_guard.reporters import RenderOptions
 from maa_guard.reporters.summary import resource_label, suppression_note

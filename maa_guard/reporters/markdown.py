@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from maa_guard.codec import format_datetime
-from maa_guard.engine import ScanResult
+from maa_guard.evaluate.engine import ScanResult
 from maa_guard.model import Finding, Status
 from maa_guard.reporters import RenderOptions
 from maa_guard.reporters.summary import (
@@ -25,6 +24,7 @@ from maa_guard.reporters.summary import (
     unverified,
 )
 from maa_guard.reporters.text import markdown
+from maa_guard.snapshot.codec import format_datetime
 
 ICONS = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.INCOMPLETE: "⚠️"}
 

@@ -17,12 +17,12 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from maa_guard.codec import encode
-from maa_guard.engine import ScanResult
+from maa_guard.evaluate.engine import ScanResult
 from maa_guard.model import Finding, Resource, Severity, SourceState, Status
 from maa_guard.reporters import RenderOptions
 from maa_guard.reporters.summary import describe_source, incomplete_sources, unverified
 from maa_guard.snapshot import SourceStatus
+from maa_guard.snapshot.codec import encode
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "maaGuardFingerprint/v1"

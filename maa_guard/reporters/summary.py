@@ -6,10 +6,10 @@ import enum
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from maa_guard.context import Context
-from maa_guard.engine import ScanResult
 from maa_guard.errors import EXIT_FINDINGS, EXIT_INCOMPLETE
-from maa_guard.gate import exit_code
+from maa_guard.evaluate.context import Context
+from maa_guard.evaluate.engine import ScanResult
+from maa_guard.gate.decision import exit_code
 from maa_guard.model import Finding, Resource, Severity, SourceState, Status
 from maa_guard.snapshot import SOURCES, SourceStatus
 

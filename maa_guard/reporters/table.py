@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from maa_guard.codec import format_datetime
-from maa_guard.engine import ScanResult
+from maa_guard.evaluate.engine import ScanResult
 from maa_guard.model import Finding, Severity
 from maa_guard.reporters import RenderOptions
 from maa_guard.reporters.console import console_text, text_console
@@ -28,6 +27,7 @@ from maa_guard.reporters.summary import (
     unverified,
 )
 from maa_guard.reporters.text import one_line
+from maa_guard.snapshot.codec import format_datetime
 
 if TYPE_CHECKING:
     from rich.console import RenderableType

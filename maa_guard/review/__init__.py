@@ -1,5 +1,9 @@
 """The pre-exclusion review: ``maa-guard review APP`` (docs/review.md).
 
+A workflow over the pipeline: imports ``scan`` (live collection) and the stages below it;
+never ``cli``.
+
+
 Offline and pure::
 
     review = review_app(snapshot, "Intune Tag Sync", settings)   # -> Review

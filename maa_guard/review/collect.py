@@ -35,10 +35,10 @@ from maa_guard.collect.tenant import collect_conditional_access, collect_tenant
 from maa_guard.config import Settings
 from maa_guard.errors import UsageError
 from maa_guard.exclusions import exclusions_from_audit_events
-from maa_guard.live import LiveOptions
 from maa_guard.model import SourceState
 from maa_guard.review.lookup import app_sign_in, resolve_live
 from maa_guard.review.model import REVIEW_SOURCES
+from maa_guard.scan.live import LiveOptions
 from maa_guard.snapshot import (
     SCHEMA_VERSION,
     AccessPolicy,
@@ -203,7 +203,7 @@ def review_progress(
     stream: TextIO, environ: Mapping[str, str], quiet: bool
 ) -> Iterator[Progress | None]:
     """The collection progress display, with a row per source a review reads."""
-    from maa_guard.progress import plain_progress, rich_progress, wants_rich
+    from maa_guard.scan.progress import plain_progress, rich_progress, wants_rich
 
     if quiet:
         yield None

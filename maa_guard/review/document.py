@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from maa_guard.codec import DecodeError, decode, encode
 from maa_guard.errors import InputError
 from maa_guard.model import Severity
 from maa_guard.review.model import REVIEW_SCHEMA, Review
+from maa_guard.snapshot.codec import DecodeError, decode, encode
 
 _HINT = "give a review written by 'maa-guard review --format json'"
 

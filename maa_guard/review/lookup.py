@@ -15,7 +15,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from maa_guard.codec import format_datetime, parse_datetime
 from maa_guard.collect.common import COMPLETE, Outcome, failed
 from maa_guard.collect.errors import GraphError
 from maa_guard.collect.graph import GraphClient
@@ -30,6 +29,7 @@ from maa_guard.review.resolve import (
     is_guid,
 )
 from maa_guard.snapshot import SignInActivity, SourceStatus, Window
+from maa_guard.snapshot.codec import format_datetime, parse_datetime
 
 SP_FIELDS = "id,appId,displayName"
 DIRECTORY_TOP = "999"

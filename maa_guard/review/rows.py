@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from maa_guard.codec import format_datetime
 from maa_guard.model import SourceState
 from maa_guard.review.model import AppFacts, Review, RuleResult, Scope, Verdict
+from maa_guard.snapshot.codec import format_datetime
 
 SCOPE_TEXT = {
     Scope.WRITTEN_WORKLOADS: "the access policies that gate the workloads it writes to",

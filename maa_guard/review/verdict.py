@@ -22,8 +22,8 @@ from maa_guard import __version__
 from maa_guard.catalogue import load_catalogue
 from maa_guard.checks import all_checks
 from maa_guard.config import Settings
-from maa_guard.engine import evaluate
 from maa_guard.errors import UsageError
+from maa_guard.evaluate.engine import evaluate
 from maa_guard.exclusions import effective_exclusions, resolve_policy
 from maa_guard.model import ExclusionSource, Finding, Severity, SourceState, Status
 from maa_guard.reporters.text import one_line

@@ -1,5 +1,9 @@
 """`maa-guard watch`: poll MAA requests, exclusions and approver groups; notify exactly once.
 
+A workflow over the pipeline: imports ``scan`` (live collection) and the stages below it;
+never ``cli``.
+
+
 The pipeline of one poll::
 
     observe (Graph, read-only) -> Reading -> detect (pure) -> Observation + Events

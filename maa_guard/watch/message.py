@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
-from maa_guard.codec import format_datetime
+from maa_guard.snapshot.codec import format_datetime
 from maa_guard.watch.model import Event, EventType, RequestState
 
 ADMIN_CENTER = "Open in the Intune admin center"

@@ -1,6 +1,6 @@
 """What one poll sees (Reading), what the watch remembers (Observation), what it tells (Event).
 
-Observation and Event are stored as JSON through :mod:`maa_guard.codec`, so they hold only
+Observation and Event are stored as JSON through :mod:`maa_guard.snapshot.codec`, so they hold only
 types the codec knows: frozen dataclasses, enums, str, int, bool, datetime, tuples, dicts.
 """
 

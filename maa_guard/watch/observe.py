@@ -167,7 +167,7 @@ async def _approver_groups(
 
 
 def _group_states(groups: Iterable[Group]) -> dict[str, GroupState]:
-    """Direct members of every type: approvers should be direct members (reference 1.5)."""
+    """Direct members of every type: Intune wants approvers as direct members, not nested."""
     return {
         g.id: GroupState(g.id, g.display_name, tuple(sorted(m.id for m in g.members)))
         for g in groups

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from maa_guard import __version__
-from maa_guard.baseline import load_baseline
 from maa_guard.catalogue import load_catalogue
 from maa_guard.checks import all_checks
 from maa_guard.config import Settings
-from maa_guard.engine import evaluate
-from maa_guard.live import LiveOptions, collect_live
+from maa_guard.evaluate.engine import evaluate
+from maa_guard.gate.baseline import load_baseline
 from maa_guard.model import Finding, Severity, Status
+from maa_guard.scan.live import LiveOptions, collect_live
 from maa_guard.watch.model import FindingState, Observation, Reading
 from maa_guard.watch.observe import ReadOptions, read_sync
 from maa_guard.watch.runner import Reader

@@ -25,9 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
-from maa_guard.codec import DecodeError, decode, encode
 from maa_guard.errors import InputError
-from maa_guard.sqlite_wal import enable_wal
+from maa_guard.snapshot.codec import DecodeError, decode, encode
+from maa_guard.storage.sqlite_wal import enable_wal
 from maa_guard.watch.model import Event, Observation
 
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""Benchmark (issue 3, section 6): live collection of a large tenant from the emulator.
+"""Benchmark: live collection of a large tenant from the emulator.
 
 Not a test: it prints figures. Run from the repository root:
 
@@ -92,7 +92,7 @@ from maa_guard.config import Settings
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
 from maa_guard.emulator.throttle import DEFAULT_LIMITS
 from maa_guard.snapshot import Snapshot
-from maa_guard.snapshot_file import parse_snapshot
+from maa_guard.snapshot.file import parse_snapshot
 
 DAYS = 30
 NAIVE_TOKEN = "maa-guard-bench-naive"

@@ -1,4 +1,4 @@
-"""Benchmark (issue 5, section 6): a fleet scan of 20 emulator tenants against one tenant's scan.
+"""Benchmark: a fleet scan of 20 emulator tenants against one tenant's scan.
 
 Not a test: it prints figures. Run from the repository root:
 
@@ -29,8 +29,8 @@ from typing import Any
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
 from maa_guard.fleet.run import FleetOptions, scan_fleet, scan_tenant
 from maa_guard.fleet.tenants import FleetTenant
-from maa_guard.scan import demo_path
-from maa_guard.snapshot_file import load_snapshot
+from maa_guard.scan.pipeline import demo_path
+from maa_guard.snapshot.file import load_snapshot
 
 TOKEN = "fleet-bench-token"
 

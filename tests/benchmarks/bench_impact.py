@@ -9,7 +9,7 @@ scale 1), then computes the impact report and renders it, timing each stage. Mem
 process's high-water RSS (VmHWM): the load's peak over the RSS before it, and the impact's peak
 over the RSS after the load (the peak is reset between the two through /proc/self/clear_refs).
 
-Target (issue 5 item 6): impact time and peak memory within 0.5x of the load's.
+Target: impact time and peak memory within 0.5x of the load's.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ def _reset_peak() -> bool:
 
 
 def child(path: Path, folder: Path, table: bool) -> dict[str, Any]:
-    from maa_guard.files import write_all_atomically
     from maa_guard.impact.compute import compute_impact
     from maa_guard.impact.render import ImpactFormat, render_chunks
-    from maa_guard.snapshot_file import load_snapshot
+    from maa_guard.snapshot.file import load_snapshot
+    from maa_guard.storage.files import write_all_atomically
 
     figures: dict[str, Any] = {}
     rss_start = _status_kib("VmRSS")

@@ -4,7 +4,7 @@ Not a test: it prints figures. Run from the repository root:
 
     python tests/benchmarks/bench_scan.py [--scale 1.0] [--keep FILE]
 
-Targets (issue 2): evaluate + report within 1.0x of a plain ``json.load`` of the same file;
+Targets: evaluate + report within 1.0x of a plain ``json.load`` of the same file;
 peak memory within 3x the file size; ``maa-guard --help`` within 0.3 s and
 ``maa-guard scan --demo`` within 1 s.
 """
@@ -240,10 +240,10 @@ def child_scan(path: Path, out: Path) -> dict[str, float]:
     from maa_guard.catalogue import load_catalogue
     from maa_guard.checks import all_checks
     from maa_guard.config import Settings
-    from maa_guard.engine import evaluate
+    from maa_guard.evaluate.engine import evaluate
     from maa_guard.reporters import OutputFormat, RenderOptions
-    from maa_guard.scan import write_outputs
-    from maa_guard.snapshot_file import load_snapshot
+    from maa_guard.scan.pipeline import write_outputs
+    from maa_guard.snapshot.file import load_snapshot
 
     started = time.perf_counter()
     snapshot = load_snapshot(path)

@@ -1,6 +1,6 @@
 """The yardstick of ``bench_collect.py``: a naive, sequential Graph collector.
 
-It reads what ``maa_guard.collect`` reads, the way the PowerShell scripts in the seeds do
+It reads what ``maa_guard.collect`` reads, the way typical PowerShell scripts do
 (``Invoke-MgGraphRequest`` in a ``do { ... } while ($uri)`` loop): one request at a time,
 following ``@odata.nextLink``, one GET per object and per relationship, no ``$batch``, no
 ``$top`` (the server's default page size), one nextLink chain for the whole audit window.

@@ -1,4 +1,7 @@
-"""The channels a ``[[notify]]`` receiver can use, registered by name: one module each."""
+"""The channels a ``[[notify]]`` receiver can use, registered by name: one module each.
+
+Imports the watch's message model, ``errors``, the snapshot codec and ``reporters.text``.
+"""
 
 from __future__ import annotations
 

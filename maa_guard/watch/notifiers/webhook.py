@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from maa_guard.codec import encode
+from maa_guard.snapshot.codec import encode
 from maa_guard.watch.message import Message
 from maa_guard.watch.notifiers.base import ChannelSpec, Notifier, checked_url, env_name, secret
 from maa_guard.watch.notifiers.http import HTTP_KEYS, JsonNotifier, timeout

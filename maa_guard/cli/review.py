@@ -1,0 +1,143 @@
+"""`review APP`, the pre-exclusion review (parser and handler).
+
+The handler resolves the input, reviews the app, renders, and exits by the verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from maa_guard.cli.options import (
+    SubParsers,
+    add_input,
+    add_live_options,
+    scan_request,
+    terminal_color,
+)
+from maa_guard.errors import UsageError
+
+if TYPE_CHECKING:
+    from maa_guard.config import Settings
+    from maa_guard.review.model import Review
+    from maa_guard.scan.pipeline import ScanRequest
+
+
+REVIEW_FORMATS = ("table", "json", "markdown")
+
+
+def add_commands(commands: SubParsers, common: argparse.ArgumentParser) -> None:
+    """Register this group's subcommands."""
+    review = commands.add_parser(
+        "review",
+        parents=[common],
+        help="review an app before excluding it from MAA: ok, needs-hardening or do-not-exclude",
+        epilog="exit codes: 0 ok, 1 needs-hardening or do-not-exclude, 2 bad input "
+        "(unknown or ambiguous APP), 3 could not verify (never 0)",
+    )
+    review.add_argument(
+        "app", metavar="APP", help="appId, service principal object id or exact display name"
+    )
+    add_input(review)
+    review.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="ID|NAME",
+        help="assess exclusion from this access policy (repeatable; default: the policies "
+        "gating the workloads the app writes to, or every policy if it wrote nothing)",
+    )
+    review.add_argument(
+        "--format",
+        choices=REVIEW_FORMATS,
+        help="output format (table on a terminal, json otherwise; with -o, from its suffix)",
+    )
+    review.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write the review to FILE instead"
+    )
+    add_live_options(review)
+    review.set_defaults(handler=run_review)
+
+
+_SUFFIX_FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown"}
+
+
+def run_review(args: argparse.Namespace) -> int:
+    """Exit 0 for ok, 1 for needs-hardening or do-not-exclude, 3 when incomplete."""
+    from maa_guard.scan.pipeline import settings_for
+
+    request = scan_request(args)
+    output_format = _format(args)
+    settings = settings_for(request, os.environ, Path.cwd())
+    review = _review(request, args.app, settings, tuple(args.policy))
+    if args.output is not None:
+        _write(review, output_format, args.output)
+    else:
+        _print(review, output_format, terminal_color(args))
+    return review.exit_code
+
+
+def _review(
+    request: ScanRequest, app_ref: str, settings: Settings, policies: tuple[str, ...]
+) -> Review:
+    from maa_guard.review import review_app
+    from maa_guard.scan.pipeline import snapshot_for
+
+    inputs = [request.demo, request.snapshot is not None, request.live is not None]
+    if sum(inputs) != 1:
+        raise UsageError(
+            "give one input: --snapshot FILE, --demo, or --auth / --graph-endpoint to collect",
+            "e.g. maa-guard review --demo 'Intune Tag Sync'",
+        )
+    if request.live is None:
+        snapshot = snapshot_for(request, settings, os.environ)
+        return review_app(snapshot, app_ref, settings, policy_ids=policies)
+    from maa_guard.review.collect import collect_live_for_review
+
+    snapshot = collect_live_for_review(request.live, app_ref, settings, os.environ)
+    # The app was resolved while collecting; the snapshot holds its service principal alone.
+    resolved = snapshot.service_principals[0].app_id if snapshot.service_principals else app_ref
+    return review_app(snapshot, resolved, settings, policy_ids=policies)
+
+
+def _format(args: argparse.Namespace) -> str:
+    if args.format:
+        return str(args.format)
+    if args.output is not None:
+        return _SUFFIX_FORMATS.get(args.output.suffix.lower(), "table")
+    return "table" if sys.stdout.isatty() else "json"
+
+
+def render_review(review: Review, output_format: str, color: bool = False) -> str:
+    from maa_guard.review import review_to_markdown, review_to_terminal
+    from maa_guard.review.document import review_to_text
+
+    if output_format == "json":
+        return review_to_text(review)
+    if output_format == "markdown":
+        return review_to_markdown(review)
+    width = shutil.get_terminal_size((120, 40)).columns if color else 120
+    return review_to_terminal(review, color, width)
+
+
+def _write(review: Review, output_format: str, path: Path) -> None:
+    from maa_guard.reporters.text import one_line
+    from maa_guard.storage.files import write_atomically
+
+    write_atomically(path, render_review(review, output_format))
+    name = one_line(review.app.display_name or review.app.app_id)
+    print(f"review of {name}: {review.verdict.value}; wrote {path}", file=sys.stderr)
+
+
+def _print(review: Review, output_format: str, color: bool) -> None:
+    try:
+        sys.stdout.write(render_review(review, output_format, color and output_format == "table"))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `maa-guard review ... | head`: the verdict still decides the exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

@@ -1,0 +1,123 @@
+"""Live collection as the commands use it: endpoint, credential, collector, progress, tokens,
+and the demo tenant collected live from the in-process emulator."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TextIO
+
+from maa_guard.config import Settings
+from maa_guard.errors import UsageError
+from maa_guard.scan.progress import progress_display
+from maa_guard.snapshot import Snapshot
+
+DEFAULT_DAYS = 30
+DEMO_TIMEOUT = 60.0
+_ACTIVE_REQUESTS = frozenset({"needsApproval", "approved"})
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOptions:
+    auth: str | None = None
+    cloud: str = "global"
+    graph_endpoint: str | None = None
+    timeout: float = 3600.0
+    days: int = DEFAULT_DAYS
+    quiet: bool = False
+
+
+def collect_live(
+    options: LiveOptions,
+    settings: Settings,
+    environ: Mapping[str, str],
+    stream: TextIO | None = None,
+) -> Snapshot:
+    """Collect a snapshot from Graph (read-only), reporting each source as it completes."""
+    from maa_guard.collect import GraphClient, build_credential, collect_sync, resolve_endpoint
+
+    if options.days < 1:
+        raise UsageError("--days must be at least 1", "the audit window, in days (default 30)")
+    endpoint = resolve_endpoint(options.cloud, options.graph_endpoint)
+    credential = build_credential(options.auth, endpoint, environ)
+    with progress_display(stream or sys.stderr, environ, options.quiet) as progress:
+        return collect_sync(
+            lambda: GraphClient(credential, endpoint, timeout=options.timeout),
+            settings,
+            options.days,
+            tenant_id=environ.get("AZURE_TENANT_ID", ""),
+            progress=progress,
+        )
+
+
+def collect_demo(
+    recorded: Snapshot,
+    settings: Settings,
+    environ: Mapping[str, str],
+    stream: TextIO | None = None,
+    quiet: bool = False,
+) -> Snapshot:
+    """The live path against a recorded tenant (the bundled demo): the emulator serves it
+    in-process on 127.0.0.1 and the collector reads it over HTTP with the emulator's
+    app-only reader token. The progress display shows on a terminal only.
+
+    A recording keeps its time: the collection is dated ``recorded.collected_at`` (so ages,
+    expiries and review dates give the recorded results), and the emulator's clock is held
+    where no request the recording shows active has expired yet.
+    """
+    from maa_guard.collect import GraphClient, StaticTokenCredential, collect_sync, resolve_endpoint
+    from maa_guard.emulator import READER_TOKEN, Emulator, fixture_from_snapshot
+
+    held = recording_clock(recorded)
+    with Emulator(fixture_from_snapshot(recorded), now=lambda: held) as emulator:
+        endpoint = resolve_endpoint("global", emulator.url)
+        credential = StaticTokenCredential(READER_TOKEN)
+        with progress_display(stream or sys.stderr, environ, quiet, plain=False) as progress:
+            return collect_sync(
+                lambda: GraphClient(credential, endpoint, timeout=DEMO_TIMEOUT),
+                settings,
+                DEFAULT_DAYS,
+                now=recorded.collected_at,
+                progress=progress,
+            )
+
+
+def recording_clock(recorded: Snapshot) -> datetime:
+    """The recording's collection time, or just before the first expiry of a request it
+    shows active (an approved request past its expiry), whichever is earlier."""
+    expiries = [
+        request.expiration_date_time - timedelta(seconds=1)
+        for request in recorded.approval_requests
+        if request.status in _ACTIVE_REQUESTS and request.expiration_date_time is not None
+    ]
+    return min([recorded.collected_at, *expiries])
+
+
+def token_roles(access_token: str) -> list[str]:
+    """The ``roles`` claim of a JWT access token (read, never verified: it only informs)."""
+    parts = access_token.split(".")
+    if len(parts) != 3:
+        raise UsageError(
+            "the access token is not a JWT, so its roles cannot be read",
+            "use an application token from Entra ID",
+        )
+    padded = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError("the access token's claims cannot be decoded") from None
+    roles = claims.get("roles", []) if isinstance(claims, dict) else []
+    return [str(role) for role in roles] if isinstance(roles, list) else []
+
+
+def current_token(options: LiveOptions, environ: Mapping[str, str]) -> str:
+    from maa_guard.collect import build_credential, resolve_endpoint
+
+    endpoint = resolve_endpoint(options.cloud, options.graph_endpoint)
+    credential = build_credential(options.auth, endpoint, environ)
+    token: str = credential.get_token(endpoint.scope).token
+    return token

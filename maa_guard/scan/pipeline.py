@@ -1,0 +1,113 @@
+"""The scan workflow: inputs -> snapshot -> evaluate -> reports. No argument parsing here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from maa_guard import __version__
+from maa_guard.catalogue import load_catalogue
+from maa_guard.checks import all_checks
+from maa_guard.config import Settings, find_config_file, load_settings
+from maa_guard.errors import UsageError
+from maa_guard.evaluate.engine import ScanResult, evaluate
+from maa_guard.gate.baseline import load_baseline
+from maa_guard.reporters import OutputFormat, RenderOptions, render_chunks
+from maa_guard.scan.live import LiveOptions, collect_demo, collect_live
+from maa_guard.snapshot import Snapshot
+from maa_guard.snapshot.file import load_snapshot
+from maa_guard.snapshot.gcpause import paused_gc
+from maa_guard.storage.files import write_all_atomically
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRequest:
+    snapshot: Path | None
+    demo: bool
+    config: Path | None
+    flags: Mapping[str, Any]
+    live: LiveOptions | None = None
+    quiet: bool = False  # no progress display for --demo
+
+
+def demo_path(name: str) -> Path:
+    return Path(str(resources.files("maa_guard") / "data" / "demo" / name))
+
+
+def snapshot_for(request: ScanRequest, settings: Settings, environ: Mapping[str, str]) -> Snapshot:
+    inputs = [request.demo, request.snapshot is not None, request.live is not None]
+    if sum(inputs) > 1:
+        raise UsageError(
+            "--demo, --snapshot and live collection (--auth, --graph-endpoint) exclude each other",
+            "choose one input",
+        )
+    if request.demo:
+        recorded = load_snapshot(demo_path("snapshot.json"))
+        return collect_demo(recorded, settings, environ, quiet=request.quiet)
+    if request.live is not None:
+        return collect_live(request.live, settings, environ)
+    if request.snapshot is None:
+        raise UsageError(
+            "no input: give --snapshot FILE, --demo, or --auth / --graph-endpoint to collect",
+            "try 'maa-guard scan --demo'",
+        )
+    return load_snapshot(request.snapshot)
+
+
+def settings_for(request: ScanRequest, environ: Mapping[str, str], cwd: Path) -> Settings:
+    config_path = request.config
+    if config_path is None and request.demo:
+        config_path = demo_path("maa-guard.toml")
+    config = find_config_file(config_path, cwd)
+    return load_settings(load_catalogue(), config, environ, request.flags)
+
+
+def run_scan(
+    request: ScanRequest, environ: Mapping[str, str], cwd: Path, today: date
+) -> ScanResult:
+    settings = settings_for(request, environ, cwd)
+    if not any(settings.selects(rule_id) for rule_id in load_catalogue()):
+        raise UsageError(
+            "no rule is selected",
+            "check --rule, --skip-rule and [scan] rules, "
+            "skip_rules and [rules.ID] enabled in the configuration",
+        )
+    snapshot = snapshot_for(request, settings, environ)
+    baseline = load_baseline(settings.baseline) if settings.baseline else frozenset()
+    return evaluate(
+        snapshot, load_catalogue(), all_checks(), settings, today, baseline, __version__
+    )
+
+
+def parse_outputs(specs: Sequence[str]) -> list[tuple[OutputFormat, Path]]:
+    """``--output FORMAT=PATH`` values, checked before any work is done."""
+    outputs = []
+    for spec in specs:
+        name, separator, path = spec.partition("=")
+        if not separator or not path:
+            raise UsageError(
+                f"--output {spec!r}: expected FORMAT=PATH", "e.g. --output sarif=out.sarif"
+            )
+        try:
+            outputs.append((OutputFormat(name.strip().lower()), Path(path)))
+        except ValueError:
+            choices = ", ".join(f.value for f in OutputFormat)
+            raise UsageError(
+                f"--output {spec!r}: unknown format {name!r}", f"choose from {choices}"
+            ) from None
+    paths = [path.resolve() for _, path in outputs]
+    if len(set(paths)) != len(paths):
+        raise UsageError("two --output options name the same file", "give each format its own path")
+    return outputs
+
+
+def write_outputs(
+    result: ScanResult, outputs: Sequence[tuple[OutputFormat, Path]], options: RenderOptions
+) -> None:
+    """All files or none: a failing reporter leaves no partial set behind."""
+    with paused_gc():
+        write_all_atomically([(path, render_chunks(result, fmt, options)) for fmt, path in outputs])

@@ -1,0 +1,81 @@
+"""Stage 2, the snapshot: one tenant's MAA inventory, between collection and evaluation.
+
+The model (frozen dataclasses), the strict JSON codec, the streaming reader, snapshot files and
+the GC pause for bulk decoding. Imports only ``maa_guard.model`` and ``maa_guard.errors``.
+"""
+
+from __future__ import annotations
+
+from maa_guard.snapshot.file import (
+    load_snapshot,
+    parse_snapshot,
+    snapshot_to_json,
+)
+from maa_guard.snapshot.model import (
+    SCHEMA_VERSION,
+    SOURCES,
+    AccessPolicy,
+    Application,
+    ApprovalRequest,
+    AuditActor,
+    AuditEvent,
+    AuditResource,
+    ClientApplications,
+    ConditionalAccessConditions,
+    ConditionalAccessLocations,
+    ConditionalAccessPolicy,
+    DirectoryObjectRef,
+    Exclusion,
+    FederatedIdentityCredential,
+    GrantControls,
+    Group,
+    Identity,
+    IdentitySet,
+    KeyCredential,
+    PasswordCredential,
+    RoleAssignment,
+    RoleDefinition,
+    ServicePrincipal,
+    SignInActivity,
+    Snapshot,
+    SourceStatus,
+    TenantInfo,
+    User,
+    Window,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SOURCES",
+    "AccessPolicy",
+    "Application",
+    "ApprovalRequest",
+    "AuditActor",
+    "AuditEvent",
+    "AuditResource",
+    "ClientApplications",
+    "ConditionalAccessConditions",
+    "ConditionalAccessLocations",
+    "ConditionalAccessPolicy",
+    "DirectoryObjectRef",
+    "Exclusion",
+    "FederatedIdentityCredential",
+    "GrantControls",
+    "Group",
+    "Identity",
+    "IdentitySet",
+    "KeyCredential",
+    "PasswordCredential",
+    "RoleAssignment",
+    "RoleDefinition",
+    "ServicePrincipal",
+    "SignInActivity",
+    "Snapshot",
+    "SourceStatus",
+    "TenantInfo",
+    "User",
+    "Window",
+    "load_snapshot",
+    "parse_snapshot",
+    "snapshot_to_json",
+]
