@@ -3,7 +3,6 @@
 Above the pipeline: imports ``collect`` (Graph transport), ``reporters`` (text), ``snapshot``
 (codec) and ``storage``; never ``scan``, ``cli`` or the emulator.
 
-
 The four steps Microsoft documents for an application writing to an MAA-protected resource::
 
     from maa_guard import approval

@@ -1,8 +1,7 @@
 """Check functions, one per catalogue rule, registered by rule ID.
 
-Part of evaluation: imports ``evaluate.context``, ``snapshot``, ``exclusions``, ``config``,
-``workloads`` and ``model``; never ``collect``, ``reporters``, ``scan`` or ``cli``.
-
+Part of evaluation: imports ``evaluate.context``, ``snapshot``, ``exclusions``, ``workloads``
+and ``model``; never ``collect``, ``reporters``, ``scan`` or ``cli``.
 
 A check is a pure function ``check(context, parameters) -> iterable of Outcome``. The engine
 decides ``error`` for missing data before calling it, so a check only sees complete sources.

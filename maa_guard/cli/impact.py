@@ -16,6 +16,7 @@ from maa_guard.cli.options import (
     SubParsers,
     add_input,
     add_live_options,
+    live_options,
     scan_request,
     terminal_color,
     terminal_width,
@@ -111,7 +112,6 @@ def impact_report(args: argparse.Namespace) -> ImpactReport:
 
 
 def _live_options(args: argparse.Namespace) -> LiveOptions | None:
-    from maa_guard.cli.options import live_options
     from maa_guard.scan.live import DEFAULT_DAYS
 
     days = DEFAULT_DAYS if args.days is None else args.days

@@ -1,7 +1,7 @@
 """Option groups shared by the commands, and reading them back: input, connection, terminal.
 
-Light to import: the parser is built from here for every ``--help``, so heavy modules are imported
-inside the functions that turn parsed options into work.
+Light to import: every command module adds these groups while ``maa-guard --help`` builds the
+parser, so heavy modules are imported inside the functions that turn parsed options into work.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 Stage 1: imports ``snapshot``, ``config``, ``exclusions`` and ``model``; never ``evaluate``,
 ``reporters``, ``scan``, ``cli`` or the emulator.
 
-
 Entry points for the CLI::
 
     endpoint = resolve_endpoint(cloud, graph_endpoint)

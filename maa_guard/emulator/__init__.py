@@ -3,7 +3,6 @@
 Independent of the client: imports only ``snapshot``, ``model`` and ``errors``. Only ``cli``,
 the demo (``scan.live``) and the tests import it.
 
-
 ``with Emulator(fixture) as emulator:`` serves the fixture (see ``docs/emulator-fixture.md``) on
 ``emulator.url``; ``fixture_from_snapshot`` builds a fixture from a snapshot. ``docs/emulator.md``
 describes routes, faults, throttling and MAA behaviour.

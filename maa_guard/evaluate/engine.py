@@ -24,7 +24,7 @@ from maa_guard.model import (
 from maa_guard.snapshot import Snapshot, SourceStatus
 from maa_guard.snapshot.gcpause import paused_gc
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("maa_guard.engine")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The one place that knows where MAA exclusions live.
+"""Where MAA exclusions live, and how what each source says merges into one list per policy.
 
 Microsoft has published no Graph property for the access policy's Exclusions tab: neither the
 ``operationApprovalPolicy`` resource page nor the beta metadata has one. Exclusions are therefore
@@ -7,7 +7,8 @@ learned from three sources:
 - ``policy-property``: a property on the raw policy JSON, by default ``excludedApplicationIds``
   (a list of appId strings). The name is provisional and set by config
   ``graph.exclusions_property``.
-- ``audit-log``: reconstructed from exclusion add/remove events in the Intune audit log.
+- ``audit-log``: reconstructed from exclusion add/remove events in the Intune audit log
+  (``replay``).
 - ``declared``: ``[[exclusions]]`` entries in ``maa-guard.toml`` (exclusions as code).
 """
 

@@ -1,9 +1,8 @@
 """Scan history and drift (docs/history.md): record scans in SQLite or PostgreSQL, list them,
+and compare two of them.
 
 A workflow beside the pipeline: imports ``evaluate``, ``reporters``, ``snapshot``, ``exclusions``
 and ``storage``; never ``collect``, ``scan`` or ``cli``.
-
-and compare two of them.
 
 Import from the submodules; these names are the public API.
 """

@@ -3,7 +3,6 @@
 Stage 5: imports ``evaluate``, ``gate``, ``snapshot``, ``catalogue``, ``config``, ``exclusions``
 and ``workloads``; never ``collect``, ``scan`` or ``cli``.
 
-
 Modules are imported on first use so that ``maa-guard --help`` stays fast (jinja2 and rich
 load only when a format needs them).
 """

@@ -3,7 +3,6 @@
 A workflow over the pipeline: imports ``scan`` (live collection) and the stages below it;
 never ``cli``.
 
-
 Offline and pure::
 
     review = review_app(snapshot, "Intune Tag Sync", settings)   # -> Review

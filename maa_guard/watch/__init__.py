@@ -3,7 +3,6 @@
 A workflow over the pipeline: imports ``scan`` (live collection) and the stages below it;
 never ``cli``.
 
-
 The pipeline of one poll::
 
     observe (Graph, read-only) -> Reading -> detect (pure) -> Observation + Events
