@@ -8,11 +8,13 @@ name the key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from maa_guard.catalogue import Rule
 from maa_guard.errors import ConfigError
@@ -21,16 +23,41 @@ from maa_guard.storage.tomlfile import TOMLDecodeError, read_toml
 from maa_guard.workloads import WORKLOADS
 
 DEFAULT_CONFIG = "maa-guard.toml"
-DEFAULT_EXCLUSIONS_PROPERTY = "excludedApplicationIds"
+# ``auto``: the access-policy property that looks like an exclusion list (see
+# ``maa_guard.exclusions.provenance``); Microsoft Graph publishes none.
+AUTO_EXCLUSIONS_PROPERTY = "auto"
+DEFAULT_EXCLUSIONS_PROPERTY = AUTO_EXCLUSIONS_PROPERTY
+# The property an exclusion change draft writes while the setting is ``auto``.
+WRITTEN_EXCLUSIONS_PROPERTY = "excludedApplicationIds"
 ENVIRONMENT = {
     "MAA_GUARD_FAIL_ON": "fail_on",
     "MAA_GUARD_ALLOW_INCOMPLETE": "allow_incomplete",
     "MAA_GUARD_BASELINE": "baseline",
     "MAA_GUARD_EXCLUSIONS_PROPERTY": "exclusions_property",
+    "MAA_GUARD_TRUST_DECLARED_EXCLUSIONS": "trust_declared_exclusions",
 }
+# The [connection] table's keys: how the live commands reach Graph (see Connection).
+CONNECTION_ENVIRONMENT = {
+    "MAA_GUARD_AUTH": "auth",
+    "MAA_GUARD_GRAPH_ENDPOINT": "graph_endpoint",
+    "MAA_GUARD_CLOUD": "cloud",
+    "MAA_GUARD_TENANT_ID": "tenant_id",
+}
+_CONNECTION_KEYS = set(CONNECTION_ENVIRONMENT.values())
+_BOOLEAN_KEYS = {"allow_incomplete", "exit_zero", "trust_declared_exclusions"}
+_GRAPH_KEYS = {"exclusions_property", "trust_declared_exclusions"}
 _SCAN_KEYS = {"fail_on", "allow_incomplete", "rules", "skip_rules", "baseline"}
 # [watch] and [[notify]] belong to `maa-guard watch` (maa_guard/watch/config.py).
-_TOP_KEYS = {"scan", "graph", "rules", "suppressions", "exclusions", "watch", "notify"}
+_TOP_KEYS = {
+    "scan",
+    "graph",
+    "connection",
+    "rules",
+    "suppressions",
+    "exclusions",
+    "watch",
+    "notify",
+}
 _RULE_KEYS = {"enabled", "severity"}
 _SUPPRESSION_KEYS = {"rule", "resource", "reason", "expires"}
 _EXCLUSION_KEYS = {"policy", "app", "owner", "reason", "review_by"}
@@ -74,6 +101,7 @@ class Settings:
     skip_rules: tuple[str, ...] = ()
     baseline: Path | None = None
     exclusions_property: str = DEFAULT_EXCLUSIONS_PROPERTY
+    trust_declared_exclusions: bool = False
     rules: dict[str, RuleSettings] = field(default_factory=dict)
     suppressions: tuple[SuppressionEntry, ...] = ()
     declared_exclusions: tuple[DeclaredExclusion, ...] = ()
@@ -89,6 +117,13 @@ class Settings:
         if self.only_rules and rule_id not in self.only_rules:
             return False
         return rule_id not in self.skip_rules and self.rule_settings(rule_id).enabled
+
+    @property
+    def written_exclusions_property(self) -> str:
+        """The property an exclusion change writes: the configured name, never ``auto``."""
+        if self.exclusions_property == AUTO_EXCLUSIONS_PROPERTY:
+            return WRITTEN_EXCLUSIONS_PROPERTY
+        return self.exclusions_property
 
 
 def find_config_file(explicit: Path | None, cwd: Path) -> tuple[Path, dict[str, Any]] | None:
@@ -156,7 +191,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         if variable not in environ:
             continue
         text = environ[variable].strip()
-        if key == "allow_incomplete":
+        if key in _BOOLEAN_KEYS:
             values[key] = _parse_bool(text, variable)
         else:
             values[key] = text
@@ -168,7 +203,9 @@ def _parse_bool(text: str, name: str) -> bool:
         return True
     if text.lower() in _FALSE:
         return False
-    raise ConfigError(f"{name}: expected true or false, got {text!r}")
+    raise ConfigError(
+        f"{name}: expected true or false, got {text!r}", "use true, false, 1, 0, yes or no"
+    )
 
 
 def _apply_file(
@@ -178,7 +215,8 @@ def _apply_file(
     scan = _table(table, "scan", origin)
     _reject_unknown(scan, _SCAN_KEYS, "scan.", origin)
     graph = _table(table, "graph", origin)
-    _reject_unknown(graph, {"exclusions_property"}, "graph.", origin)
+    _reject_unknown(graph, _GRAPH_KEYS, "graph.", origin)
+    _reject_unknown(_table(table, "connection", origin), _CONNECTION_KEYS, "connection.", origin)
     settings = _apply_scalars(settings, {**scan, **graph}, catalogue, origin)
     return replace(
         settings,
@@ -203,7 +241,7 @@ def _apply_scalars(
         where = f"{origin}: {key}"
         if key == "fail_on":
             changes["fail_on"] = _severity(value, where)
-        elif key in ("allow_incomplete", "exit_zero"):
+        elif key in _BOOLEAN_KEYS:
             changes[key] = _typed(value, bool, where, "true or false")
         elif key in ("rules", "skip_rules"):
             ids = _rule_ids(value, catalogue, where)
@@ -211,7 +249,9 @@ def _apply_scalars(
         elif key == "baseline":
             changes["baseline"] = Path(_typed(value, str, where, "a file path")) if value else None
         elif key == "exclusions_property":
-            changes[key] = _nonempty(value, where)
+            name = _nonempty(value, where)
+            auto = name.lower() == AUTO_EXCLUSIONS_PROPERTY
+            changes[key] = AUTO_EXCLUSIONS_PROPERTY if auto else name
     return replace(settings, **changes)
 
 
@@ -245,6 +285,11 @@ def _rule_settings(body: dict[str, Any], rule: Rule, where: str) -> RuleSettings
     )
 
 
+# Rule numbers are days, hours, characters or people: far below this, and date arithmetic with
+# anything above it can overflow.
+MAX_RULE_NUMBER = 1_000_000
+
+
 def _parameter(value: Any, default: Any, where: str) -> Any:
     if isinstance(default, bool) or not isinstance(default, (int, list)):
         return _typed(value, type(default), where, type(default).__name__)
@@ -259,8 +304,10 @@ def _parameter(value: Any, default: Any, where: str) -> Any:
         if unknown:
             raise ConfigError(f"{where}: unknown value {unknown[0]!r}")
         return value
-    if type(value) is not int or value < 0:
-        raise ConfigError(f"{where}: expected a whole number >= 0, got {value!r}")
+    if type(value) is not int or not 0 <= value <= MAX_RULE_NUMBER:
+        raise ConfigError(
+            f"{where}: expected a whole number from 0 to {MAX_RULE_NUMBER:,}, got {value!r}"
+        )
     return value
 
 
@@ -371,3 +418,98 @@ def _rule_ids(value: Any, catalogue: Mapping[str, Rule], where: str) -> tuple[st
             f"{where}: unknown rule {unknown[0]}", "run 'maa-guard rules list' for the IDs"
         )
     return ids
+
+
+# ---- [connection]: how the live commands and maa_guard.approval.connect() reach Graph ---------
+
+TENANT_VARIABLE = "AZURE_TENANT_ID"
+_TENANT_GUID = re.compile(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}", re.IGNORECASE)
+_TENANT_DOMAIN = re.compile(
+    r"(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """Where and how to reach Graph: defaults < [connection] < ``MAA_GUARD_*`` < flags.
+
+    ``auth`` None is the default credential chain; ``graph_endpoint`` None is the cloud's Graph.
+    ``tenant_id`` stands in for ``AZURE_TENANT_ID`` when that variable is unset or empty.
+    """
+
+    auth: str | None = None
+    graph_endpoint: str | None = None
+    cloud: str = "global"
+    tenant_id: str | None = None
+
+    @property
+    def live(self) -> bool:
+        """Naming a sign-in method or an endpoint is what makes a command collect live."""
+        return self.auth is not None or self.graph_endpoint is not None
+
+    def credential_environ(self, environ: Mapping[str, str]) -> Mapping[str, str]:
+        """``environ`` as the credentials read it: ``AZURE_TENANT_ID`` from ``tenant_id`` when
+        the environment has none of its own (an explicit ``AZURE_TENANT_ID`` always wins)."""
+        if self.tenant_id is None or environ.get(TENANT_VARIABLE):
+            return environ
+        return {**environ, TENANT_VARIABLE: self.tenant_id}
+
+
+def load_connection(
+    config: tuple[Path, dict[str, Any]] | None,
+    environ: Mapping[str, str],
+    flags: Mapping[str, str | None],
+    *,
+    auth_methods: Collection[str],
+    clouds: Collection[str],
+) -> Connection:
+    """The connection in use. Values from the file and the environment are checked here (exit
+    2, naming the key or the variable); ``flags`` are checked by their parser. An empty
+    environment variable counts as unset."""
+    choices = {"auth": auth_methods, "cloud": clouds}
+    values: dict[str, str] = {}
+    if config is not None:
+        path, table = config
+        section = _table(table, "connection", str(path))
+        _reject_unknown(section, _CONNECTION_KEYS, "connection.", str(path))
+        for key, value in section.items():
+            where = f"{path}: connection.{key}"
+            values[key] = _connection_value(key, _nonempty(value, where), where, choices)
+    for variable, key in CONNECTION_ENVIRONMENT.items():
+        text = environ.get(variable, "").strip()
+        if text:
+            values[key] = _connection_value(key, text, variable, choices)
+    values.update({key: value for key, value in flags.items() if value is not None})
+    return Connection(**values)
+
+
+def _connection_value(
+    key: str, value: str, where: str, choices: Mapping[str, Collection[str]]
+) -> str:
+    if key in choices and value not in choices[key]:
+        kind = "sign-in method" if key == "auth" else "cloud"
+        raise ConfigError(
+            f"{where}: unknown {kind} {value!r}", f"choose one of: {', '.join(choices[key])}"
+        )
+    if key == "graph_endpoint" and not _http_url(value):
+        raise ConfigError(
+            f"{where}: {value!r} is not an http(s) URL",
+            "give the Graph root, e.g. http://127.0.0.1:8080 (without /beta)",
+        )
+    if key == "tenant_id" and not (
+        _TENANT_GUID.fullmatch(value) or _TENANT_DOMAIN.fullmatch(value)
+    ):
+        raise ConfigError(
+            f"{where}: {value!r} is neither a tenant ID (a GUID) nor a domain",
+            "e.g. 00000000-0000-0000-0000-000000000000 or contoso.onmicrosoft.com",
+        )
+    return value
+
+
+def _http_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

@@ -46,9 +46,22 @@ class Status(str, enum.Enum):
 
 
 class SourceState(str, enum.Enum):
+    """How completely a data source was read.
+
+    ``declared``: only the exclusions source; Graph showed no exclusion property, and the
+    configuration trusts the ``[[exclusions]]`` declaration plus the audit log instead
+    (``graph.trust_declared_exclusions``). Rules may read it like a complete source.
+    """
+
     COMPLETE = "complete"
     PARTIAL = "partial"
     FAILED = "failed"
+    DECLARED = "declared"
+
+    @property
+    def usable(self) -> bool:
+        """Rules may read a source in this state: complete, or declared and trusted."""
+        return self is SourceState.COMPLETE or self is SourceState.DECLARED
 
 
 class ExclusionSource(str, enum.Enum):

@@ -4,10 +4,17 @@ The Graph enum ``operationApprovalPolicyType`` has drifted between the docs (abo
 and the published metadata (9); unknown types are kept as they are and simply protect nothing
 this module knows of. The audit-event mapping is a heuristic on ``category``, ``activityType``
 and resource types, because Microsoft has not published the strings; it lives here alone.
+
+MAA's own audit events (an approval request filed, approved, rejected, cancelled, completed or
+passed, and an app added to or removed from an access policy's exclusions) record the approval
+flow and are not writes to any workload. A change to an access policy itself (created, edited or
+deleted) is a write to :data:`ACCESS_POLICIES`: MAA protects every access policy by itself, with
+no policy type to choose and no exclusion that exempts it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -40,6 +47,11 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("tenantConfiguration", "Tenant configuration", frozenset({"tenantConfiguration"})),
 )
 WORKLOADS_BY_NAME = {workload.name: workload for workload in WORKLOADS}
+ACCESS_POLICY_TYPE = "operationApprovalPolicy"
+# Not in WORKLOADS: no access policy protects it, MAA always does (see the module docstring).
+ACCESS_POLICIES = Workload(
+    ACCESS_POLICY_TYPE, "MAA access policies (always protected)", frozenset({ACCESS_POLICY_TYPE})
+)
 
 # A device-action write is gated by its own type or by the umbrella deviceAction type.
 _DEVICE_ACTION_GATES = {
@@ -63,6 +75,12 @@ _WRITE_OPERATIONS = frozenset(
     }
 )
 _SUCCESS = frozenset({"success", "succeeded", "successful"})
+_REQUEST_MARK = "operationapprovalrequest"
+_RESUBMISSION_VERBS = frozenset({"complete", "completed", "resubmit", "resubmitted"})
+_INTUNE_WRITE = re.compile(
+    r"^DeviceManagement[A-Za-z]*\.(ReadWrite|PrivilegedOperations)\.All$", re.IGNORECASE
+)
+_POLICY_MARK = "operationapprovalpolicy"
 # (keyword in category, activityType or resource type, workload); first match wins.
 _EVENT_KEYWORDS = (
     ("devicemanagementscript", "script"),
@@ -79,6 +97,13 @@ _EVENT_KEYWORDS = (
     ("application", "app"),
     ("role", "role"),
 )
+
+
+def is_intune_write_permission(permission: str) -> bool:
+    """A Microsoft Graph application permission that writes to Intune: any
+    ``DeviceManagement*.ReadWrite.All``, and
+    ``DeviceManagementManagedDevices.PrivilegedOperations.All``."""
+    return _INTUNE_WRITE.match(permission) is not None
 
 
 def gating_policy_types(policy_type: str) -> frozenset[str]:
@@ -112,6 +137,9 @@ def unprotected_device_actions(policies: Iterable[AccessPolicy]) -> list[str]:
 
 
 def is_write(event: AuditEvent) -> bool:
+    """A write to a workload or to an access policy; never one of MAA's own events."""
+    if is_maa_event(event):
+        return False
     operation = event.activity_operation_type.strip().lower()
     if operation:
         return operation in _WRITE_OPERATIONS
@@ -133,6 +161,46 @@ def is_approval_failure(event: AuditEvent) -> bool:
     return "approval" in text
 
 
+def is_maa_event(event: AuditEvent) -> bool:
+    """One of MAA's own events: it names an ``OperationApprovalRequest`` (filed, approved,
+    rejected, cancelled, completed, passed), or it records an exclusion added to or removed from
+    an access policy. Microsoft has not published the strings; these are the emulator's and the
+    demo tenant's."""
+    resource_types = tuple(resource.type for resource in event.resources)
+    return _is_maa_event(event.activity, event.activity_type, resource_types)
+
+
+@cache
+def _is_maa_event(activity: str, activity_type: str, resource_types: tuple[str, ...]) -> bool:
+    text = f"{activity} {activity_type}".lower()
+    if _names(_REQUEST_MARK, text, resource_types):
+        return True
+    return "exclusion" in text and _names(_POLICY_MARK, text, resource_types)
+
+
+def is_request_event(event: AuditEvent) -> bool:
+    """MAA's record of an approval request: it names an ``OperationApprovalRequest``."""
+    text = f"{event.activity} {event.activity_type}".lower()
+    return _names(_REQUEST_MARK, text, tuple(resource.type for resource in event.resources))
+
+
+def is_resubmission(event: AuditEvent) -> bool:
+    """MAA's record of an approved change resubmitted with its approval code: a request event
+    whose verb is ``Complete`` or ``Resubmit`` (the emulator's ``Complete
+    OperationApprovalRequest``)."""
+    if not is_request_event(event):
+        return False
+    operation = event.activity_operation_type.strip().lower()
+    words = (event.activity_type or event.activity).strip().lower().split(" ", 1)
+    return (operation or words[0]) in _RESUBMISSION_VERBS
+
+
+def _names(mark: str, text: str, resource_types: tuple[str, ...]) -> bool:
+    """``mark`` (a type name in lower case) in the activity text or a resource type."""
+    words = [text, *(kind.lower() for kind in resource_types)]
+    return any(mark in word.replace(" ", "") for word in words)
+
+
 def classify_event(event: AuditEvent) -> tuple[Workload, frozenset[str]] | None:
     """The workload an audit event wrote to, and the policy types that gate that write."""
     resource_types = tuple(resource.type for resource in event.resources)
@@ -144,6 +212,8 @@ def _classify(
     category: str, activity_type: str, activity: str, resource_types: tuple[str, ...]
 ) -> tuple[Workload, frozenset[str]] | None:
     """Memoised: a tenant's audit log repeats a few hundred shapes of event."""
+    if _is_access_policy(activity_type, activity, resource_types):
+        return ACCESS_POLICIES, ACCESS_POLICIES.policy_types
     device_action = _device_action(category, activity_type, activity)
     if device_action:
         return WORKLOADS_BY_NAME["deviceActions"], _DEVICE_ACTION_GATES[device_action]
@@ -153,6 +223,11 @@ def _classify(
             workload = WORKLOADS_BY_NAME[name]
             return workload, workload.policy_types
     return None
+
+
+def _is_access_policy(activity_type: str, activity: str, resource_types: tuple[str, ...]) -> bool:
+    """A change to an access policy itself: its activity or a resource names one."""
+    return _names(_POLICY_MARK, f"{activity_type} {activity}".lower(), resource_types)
 
 
 def _device_action(category: str, activity_type: str, activity: str) -> str | None:

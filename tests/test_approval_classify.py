@@ -216,3 +216,29 @@ def test_version_and_exact_body_bytes() -> None:
         "/deviceManagement/deviceCategories/k",
         b"",
     )
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("7", 7.0),
+        ("0", 0.0),
+        ("2.5", 2.5),
+        (" 7 ", 7.0),
+        ("-1", None),  # negative: no wait is known
+        ("-0.5", None),
+        ("soon", None),  # not a number
+        ("", None),
+        ("nan", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", None),  # an HTTP date: not read, the caller backs off
+    ],
+)
+def test_retry_after_is_seconds_or_nothing(header: str, seconds: float | None) -> None:
+    """Both readers of Retry-After: the write classifier and the collector's."""
+    from maa_guard.collect.wire import retry_after_seconds
+
+    throttled = classify(429, {"Retry-After": header}, _error("TooManyRequests", "slow down"))
+    assert (throttled.verdict, throttled.retry_after) == (Verdict.THROTTLED, seconds)
+    wait = "a while" if seconds is None else f"{seconds:g} seconds"
+    assert throttled.hint == f"try again after {wait}"
+    assert retry_after_seconds(header) == seconds

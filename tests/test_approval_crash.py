@@ -101,8 +101,8 @@ def test_killed_between_send_and_commit_loses_no_code(
         exit_code, listed = _cli_json(capsys, emulator, state, "requests", "list")
         assert exit_code == 0
         assert listed["warnings"] == [
-            f"change {row['id']}: code recovered from the request list by reference {row['id']} "
-            f"(code {code})"
+            f"change {row['id']}: code recovered from the request list by its object and "
+            f"operation (Update m1) (code {code})"
         ]
     assert decide(emulator, code) == 200
     exit_code, completed = _cli_json(capsys, emulator, state, "requests", "complete", code)

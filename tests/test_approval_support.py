@@ -106,7 +106,14 @@ class Clock:
 @contextmanager
 def running(mode: str, clock: Clock, **options: Any) -> Iterator[Emulator]:
     """The tenant in ``mode``; ``options`` go to :class:`Emulator` (``faults=...``)."""
-    with Emulator(tenant_fixture(), throttle=False, approval_mode=mode, now=clock, **options) as e:
+    with Emulator(
+        tenant_fixture(),
+        throttle=False,
+        approval_mode=mode,
+        now=clock,
+        **options,
+        fixed_tokens=True,
+    ) as e:
         yield e
 
 

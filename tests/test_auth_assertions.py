@@ -81,7 +81,7 @@ def test_client_assertion_credentials_collect_through_the_fake_authority(
     method: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _clean_environment(monkeypatch)
-    emulator = Emulator(fixture_from_snapshot(DEMO), now=_now)
+    emulator = Emulator(fixture_from_snapshot(DEMO), now=_now, fixed_tokens=True)
     with emulator, authority_for(emulator, {}) as authority:
         monkeypatch.setenv("AZURE_TENANT_ID", DEMO.tenant.id)
         monkeypatch.setenv("AZURE_CLIENT_ID", APP)
@@ -113,7 +113,7 @@ def test_azure_cli_credential_collects_with_the_token_az_prints(
     az.chmod(az.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{az.parent}{os.pathsep}{os.environ['PATH']}")
     out = tmp_path / "snapshot.json"
-    with Emulator(fixture_from_snapshot(DEMO), now=_now) as emulator:
+    with Emulator(fixture_from_snapshot(DEMO), now=_now, fixed_tokens=True) as emulator:
         assert _snapshot(emulator.url, "azure-cli", out) == 0
     assert _complete(out)
     calls = log.read_text(encoding="utf-8").splitlines()

@@ -95,7 +95,7 @@ def managed_identity_host(
     tokens: dict[str, Any],
 ) -> Iterator[tuple[Emulator, ManagedIdentityEndpoint]]:
     """An Azure resource with a system-assigned and a user-assigned identity."""
-    emulator = Emulator(tenant_accepting(tokens), now=demo_now)
+    emulator = Emulator(tenant_accepting(tokens), now=demo_now, fixed_tokens=True)
     with emulator, ManagedIdentityEndpoint(emulator, SYSTEM_APP, [USER_ASSIGNED_APP]) as endpoint:
         yield emulator, endpoint
 
@@ -294,7 +294,9 @@ def test_managed_identity_endpoint_token_shapes(
 @contextmanager
 def device_sign_in() -> Iterator[tuple[Emulator, FakeAuthority]]:
     """A person at a terminal signs in as ``SIGNED_IN``: Graph accepts only their token."""
-    emulator = Emulator(tenant_accepting({DELEGATED_TOKEN: delegated_user()}), now=demo_now)
+    emulator = Emulator(
+        tenant_accepting({DELEGATED_TOKEN: delegated_user()}), now=demo_now, fixed_tokens=True
+    )
     with emulator, authority_for(emulator, {}, device_user_id=SIGNED_IN.id) as authority:
         yield emulator, authority
 

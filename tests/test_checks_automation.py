@@ -11,7 +11,9 @@ from builders import (
     Json,
     add_event,
     add_policy,
+    add_request,
     add_sp,
+    app_id_set,
     declared,
     declaring,
     exclusion,
@@ -178,6 +180,94 @@ def test_maa501_errors_when_the_audit_log_is_incomplete() -> None:
     assert finding(result, "MAA502", TENANT_ID).message == (
         "could not verify: audit_events is partial (stopped after 429 responses)"
     )
+
+
+def maa_request_events(snap: Json, app_id: str, request_id: str = "req-1") -> None:
+    """What MAA records when an app files a request, it is approved, and the app resubmits."""
+    request = [{"resourceId": request_id, "type": "OperationApprovalRequest"}]
+    for activity, activity_type in (
+        ("MAA block: approval request filed", "Create OperationApprovalRequest"),
+        ("MAA: approved change applied", "Complete OperationApprovalRequest"),
+    ):
+        add_event(
+            snap, app_id, activity_type, category="Role", activity=activity, resources=request
+        )
+    policy = {"resourceId": "p-app", "type": "OperationApprovalPolicy"}
+    app = {"resourceId": "app-other", "type": "ServicePrincipal"}
+    for verb in ("Add", "Remove"):
+        add_event(
+            snap,
+            app_id,
+            f"{verb} OperationApprovalPolicyExclusion",
+            category="Role",
+            activity=f"{verb} exclusion to access policy",
+            resources=[policy, app],
+        )
+
+
+def test_maa501_maa_own_events_are_not_writes() -> None:
+    """A filed, completed request and exclusion add/remove events by an app write nothing."""
+    snap = tenant(("p-app", "app", []), ("p-role", "role", []))
+    maa_request_events(snap, "app-1")
+
+    result = scan(snap)
+
+    assert statuses(result, "MAA501") == {TENANT_ID: SKIPPED}
+    assert statuses(result, "MAA502") == {TENANT_ID: SKIPPED}
+
+
+def test_maa501_an_app_using_the_approval_flow_passes() -> None:
+    snap = tenant(("p-app", "app", []))
+    add_event(snap, "app-flow", "Patch MobileApp", when="2026-10-10T00:00:00Z")
+    maa_request_events(snap, "app-flow")
+    add_event(snap, "app-filed", "Patch MobileApp", when="2026-10-10T00:00:00Z")
+    add_request(snap, "req-2", requestor=app_id_set("app-filed"))
+    add_event(snap, "app-blocked", "Patch MobileApp", when="2026-10-10T00:00:00Z")
+    add_request(snap, "req-3", "needsApproval", requestor=app_id_set("app-blocked"))
+
+    result = scan(snap)
+
+    assert statuses(result, "MAA501") == {
+        "app-flow": PASS,
+        "app-filed": PASS,
+        "app-blocked": FAIL,
+    }
+    flow = finding(result, "MAA501", "app-flow")
+    assert flow.message == (
+        "its writes to protected workloads go through the approval flow: "
+        "0 completed request(s), 1 resubmission(s) with an approval code"
+    )
+    assert flow.evidence == {
+        "blocked_workloads": {},
+        "approval_flow": {
+            "completed_requests": 0,
+            "resubmissions": 1,
+            "workloads": {"app": {"writes": 1, "last_write": "2026-10-10T00:00:00Z"}},
+        },
+        "total_writes": 1,
+    }
+    assert finding(result, "MAA501", "app-filed").evidence["approval_flow"] == {
+        "completed_requests": 1,
+        "resubmissions": 0,
+        "workloads": {"app": {"writes": 1, "last_write": "2026-10-10T00:00:00Z"}},
+    }
+
+
+def test_maa501_an_access_policy_change_is_always_gated() -> None:
+    """MAA protects access policies itself: no policy type to choose, no exclusion exempts."""
+    snap = tenant(("p-app", "app", ["app-1"]))
+    policy = [{"resourceId": "p-app", "type": "OperationApprovalPolicy"}]
+    add_event(snap, "app-1", "Patch OperationApprovalPolicy", category="Role", resources=policy)
+
+    result = scan(snap)
+
+    blocked = finding(result, "MAA501", "app-1")
+    assert blocked.message == (
+        "app-only writes to protected workloads now need approval: operationApprovalPolicy"
+    )
+    assert blocked.evidence["blocked_workloads"] == {
+        "operationApprovalPolicy": {"writes": 1, "last_write": "2026-10-20T10:00:00Z"}
+    }
 
 
 # ---- MAA502 automation-failing-approval ----------------------------------------------------

@@ -43,8 +43,8 @@ def test_maa301_requestor_approving_own_request_fails() -> None:
     self_approved = finding(result, "MAA301", "r-self")
     assert self_approved.message == "the requestor approved their own request"
     assert self_approved.evidence == {
-        "requestor": {"id": "u-1", "displayName": "u-1"},
-        "approver": {"id": "U-1", "displayName": "U-1"},
+        "requestor": {"id": "u-1", "displayName": "u-1", "source": "graph"},
+        "approver": {"id": "U-1", "displayName": "U-1", "source": "graph"},
         "status": "completed",
     }
     assert self_approved.resource.type == "approvalRequest"
@@ -71,7 +71,11 @@ def test_maa302_application_approver_fails_user_approver_passes() -> None:
     assert statuses(result, "MAA302") == {"r-app": FAIL, "r-user": PASS}
     app = finding(result, "MAA302", "r-app")
     assert app.message == "an application is recorded as the approver"
-    assert app.evidence["approver"] == {"id": "app-helpdesk", "displayName": "app-helpdesk"}
+    assert app.evidence["approver"] == {
+        "id": "app-helpdesk",
+        "displayName": "app-helpdesk",
+        "source": "graph",
+    }
 
 
 def test_maa302_person_approving_through_the_portal_app_passes() -> None:
@@ -230,8 +234,9 @@ def test_maa305_direct_transitive_and_outside_approvers() -> None:
         "the approver is not a current member of an approver group for this request's policy type"
     )
     assert wrong.evidence == {
-        "approver": {"id": "u-1", "displayName": "u-1"},
+        "approver": {"id": "u-1", "displayName": "u-1", "source": "graph"},
         "policy_types": ["deviceWipe"],
+        "access_policy_change": False,
         "approver_groups": ["grp-devices"],
     }
     assert finding(result, "MAA305", "r-transitive").evidence["member_of"] == ["grp-devices"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ PATHS = _paths(DEMO)
 
 
 def _damage(path: tuple[Any, ...], value: Any, delete: bool) -> dict[str, Any]:
-    document = copy.deepcopy(DEMO)
+    document: dict[str, Any] = copy.deepcopy(DEMO)
     target = document
     for step in path[:-1]:
         target = target[step]
@@ -77,15 +78,19 @@ def _damage(path: tuple[Any, ...], value: Any, delete: bool) -> dict[str, Any]:
 )
 @given(path=st.sampled_from(PATHS), value=VALUES, delete=st.booleans())
 def test_damaged_snapshot_scans_or_fails_cleanly(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    path: tuple[Any, ...],
-    value: Any,
-    delete: bool,
+    capsys: pytest.CaptureFixture[str], path: tuple[Any, ...], value: Any, delete: bool
 ) -> None:
-    snapshot = tmp_path / "snapshot.json"
-    snapshot.write_text(json.dumps(_damage(path, value, delete)), encoding="utf-8")
-    outputs = [f"{fmt.value}={tmp_path / ('out.' + fmt.value)}" for fmt in OutputFormat]
+    # A folder of its own per example: files left by an earlier one must not pass for this one's.
+    with tempfile.TemporaryDirectory() as folder:
+        _scan_damaged(Path(folder), capsys, _damage(path, value, delete))
+
+
+def _scan_damaged(
+    folder: Path, capsys: pytest.CaptureFixture[str], document: dict[str, Any]
+) -> None:
+    snapshot = folder / "snapshot.json"
+    snapshot.write_text(json.dumps(document), encoding="utf-8")
+    outputs = [f"{fmt.value}={folder / ('out.' + fmt.value)}" for fmt in OutputFormat]
     argv = [
         "scan",
         "--snapshot",
@@ -105,4 +110,4 @@ def test_damaged_snapshot_scans_or_fails_cleanly(
         assert lines[0].startswith("error: ") and lines[1].startswith("hint: ")
     else:
         assert code in (0, 1, 3)
-        assert all((tmp_path / ("out." + fmt.value)).stat().st_size > 0 for fmt in OutputFormat)
+        assert all((folder / ("out." + fmt.value)).stat().st_size > 0 for fmt in OutputFormat)

@@ -1,4 +1,9 @@
-"""The live commands end to end: the real CLI, credential and Graph stack against the emulator."""
+"""The live commands end to end: the real CLI, credential and Graph stack against the emulator.
+
+``snapshot`` and ``scan`` run against both emulator profiles (``tests/profiles.py``); ``scan
+--demo`` serves the demo from the ``default`` profile, as ``maa_guard.scan.live.collect_demo``
+does.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,22 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from profiles import PROFILES, VARIANT_NAMES, VARIANTS, Variant, as_served
 
 from maa_guard.cli import main
 from maa_guard.collect import AUTH_METHODS, CLOUDS
 from maa_guard.config import Settings
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
+from maa_guard.exclusions.provenance import UNTRUSTED
 from maa_guard.scan.live import collect_demo, recording_clock
 from maa_guard.scan.pipeline import demo_path
 from maa_guard.snapshot.file import load_snapshot
@@ -33,12 +43,29 @@ def demo_now() -> datetime:
     return min(r.request_date_time for r in DEMO.approval_requests)
 
 
-@pytest.fixture
-def emulator_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> object:
+@pytest.fixture(params=PROFILES)
+def emulator_url(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Emulator]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAA_GUARD_ACCESS_TOKEN", graphroles.READER_TOKEN)
-    with Emulator(fixture_from_snapshot(DEMO), now=demo_now) as emulator:
+    with serving(request.param) as emulator:
         yield emulator
+
+
+@contextmanager
+def serving(
+    profile: str, fixture: dict[str, Any] | None = None, **options: Any
+) -> Iterator[Emulator]:
+    tenant = fixture_from_snapshot(DEMO) if fixture is None else fixture
+    with Emulator(tenant, now=demo_now, profile=profile, fixed_tokens=True, **options) as running:
+        yield running
+
+
+@pytest.fixture(params=PROFILES)
+def profile(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
 
 
 def live(url: str, *extra: str) -> list[str]:
@@ -52,23 +79,43 @@ def test_cli_choices_match_the_collector() -> None:
     assert tuple(CLOUDS) == options.CLOUDS
 
 
+# ``snapshot``: exit code, what follows "wrote FILE" on stderr, and the exclusions source.
+SNAPSHOT_OUTCOMES = {
+    "default": (0, "", "complete"),
+    "published": (3, "; incomplete: exclusions", "partial"),
+    "published-trusted": (0, "", "declared"),
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_NAMES)
 def test_snapshot_command_collects_the_demo_tenant(
-    emulator_url: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    variant: Variant,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAA_GUARD_ACCESS_TOKEN", graphroles.READER_TOKEN)
+    for name, value in variant.environ.items():
+        monkeypatch.setenv(name, value)
     out = tmp_path / "tenant.json"
-    code = main(["snapshot", "-o", str(out), *live(emulator_url.url)])
+    with serving(variant.profile) as emulator:
+        code = main(["snapshot", "-o", str(out), *live(emulator.url)])
     err = capsys.readouterr().err
     collected = load_snapshot(out)
-    assert (code, err) == (0, f"wrote {out}\n")
+    served = as_served(DEMO, variant.profile)
+    exit_code, incomplete, exclusions = SNAPSHOT_OUTCOMES[variant.name]
+    assert (code, err) == (exit_code, f"wrote {out}{incomplete}\n")
     assert collected.tenant.id == DEMO.tenant.id
     assert sorted(p.id for p in collected.policies) == sorted(p.id for p in DEMO.policies)
     assert {p.id: sorted(e.app_id for e in p.exclusions) for p in collected.policies} == {
-        p.id: sorted(e.app_id for e in p.exclusions) for p in DEMO.policies
+        p.id: sorted(e.app_id for e in p.exclusions) for p in served.policies
     }
-    assert {name: s.state.value for name, s in collected.sources.items()} == dict.fromkeys(
-        DEMO.sources, "complete"
-    )
-    methods = {(r.method, r.path.split("?")[0]) for r in emulator_url.requests}
+    assert {name: s.state.value for name, s in collected.sources.items()} == {
+        **dict.fromkeys(DEMO.sources, "complete"),
+        "exclusions": exclusions,
+    }
+    methods = {(r.method, r.path.split("?")[0]) for r in emulator.requests}
     assert {m for m, _ in methods} <= {"GET", "POST"}
     assert {p for m, p in methods if m == "POST"} == {"/beta/$batch"}
 
@@ -103,19 +150,39 @@ def test_live_scan_reports_the_same_approver_findings_as_the_snapshot(
     }
 
 
+CA_DENIED = (
+    "conditional_access is failed (GET identity/conditionalAccess/policies: HTTP 403 "
+    "Authorization_RequestDenied; missing permission Policy.Read.All); missing permission "
+    "Policy.Read.All"
+)
+# Untrusted, the missing exclusion property is a second reason the rule cannot verify.
+UNVERIFIED = {
+    "default": CA_DENIED,
+    "published": f"exclusions is partial ({UNTRUSTED}; exclusion history from audit category "
+    f"'MultiAdminApproval'); {CA_DENIED}",
+    "published-trusted": CA_DENIED,
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_NAMES)
 def test_a_denied_permission_makes_the_scan_incomplete(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    variant: Variant,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAA_GUARD_ACCESS_TOKEN", graphroles.READER_TOKEN)
+    for name, value in variant.environ.items():
+        monkeypatch.setenv(name, value)
     faults = {"deny": {"identity/conditionalAccess/policies": "Policy.Read.All"}}
-    with Emulator(fixture_from_snapshot(DEMO), now=demo_now, faults=faults) as emulator:
+    with serving(variant.profile, faults=faults) as emulator:
         code = main(["scan", "--format", "json", "--rule", "MAA402", *live(emulator.url)])
-    (finding,) = json.loads(capsys.readouterr().out)["findings"]
+    findings = json.loads(capsys.readouterr().out)["findings"]
     assert code == 3
-    assert finding["status"] == "error"
-    assert "conditional_access is failed" in finding["message"]
-    assert "Policy.Read.All" in finding["message"]
+    assert [(f["resource"]["id"], f["status"], f["message"]) for f in findings] == [
+        (DEMO.tenant.id, "error", f"could not verify: {UNVERIFIED[variant.name]}")
+    ]
 
 
 def test_permissions_lists_least_privilege(capsys: pytest.CaptureFixture[str]) -> None:
@@ -171,12 +238,13 @@ def test_emulate_serves_a_snapshot_until_stopped(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        url = line.split("Graph emulator: ", 1)[1].split(" ", 1)[0]
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        url = line.split("Graph emulator: ", 1)[1].split(";", 1)[0]
+        token = process.stderr.readline().rstrip("\n").rpartition(": ")[2]  # the reader's
         answer = httpx.get(
             f"{url}/deviceManagement/operationApprovalPolicies",
-            headers={"Authorization": f"Bearer {graphroles.READER_TOKEN}"},
+            headers={"Authorization": f"Bearer {token}"},
         )
         assert answer.status_code == 200
         assert sorted(p["id"] for p in answer.json()["value"]) == sorted(
@@ -188,6 +256,7 @@ def test_emulate_serves_a_snapshot_until_stopped(tmp_path: Path) -> None:
 
 
 def test_debug_output_never_shows_the_token(
+    profile: str,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
@@ -199,7 +268,7 @@ def test_debug_output_never_shows_the_token(
     fixture["tokens"][secret] = fixture["tokens"][graphroles.READER_TOKEN]
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAA_GUARD_ACCESS_TOKEN", secret)
-    with Emulator(fixture, now=demo_now) as emulator:
+    with serving(profile, fixture=fixture) as emulator:
         code = main(["scan", "--debug", "--format", "json", *live(emulator.url)])
     out, err = capfd.readouterr()
     logged = "\n".join(record.getMessage() for record in caplog.records)
@@ -209,10 +278,15 @@ def test_debug_output_never_shows_the_token(
 
 
 # ---- scan --demo: the live path against the in-process emulator -------------------------------
+# default profile only: collect_demo serves the demo from it (tests/test_demo.py also collects
+# the demo from the published profile).
 
 DEMO_ROWS = [
     "access_policies complete, 7 item(s)",
-    "exclusions complete, 7 item(s)",
+    # a long reason folds onto more lines (the console is 80 columns wide)
+    "exclusions complete, 7 item(s) (from the access policies' property",
+    "'excludedApplicationIds' and the audit log; exclusion",
+    "history from audit category 'Role')",
     "approval_requests complete, 12 item(s)",
     "groups complete, 6 item(s)",
     "users complete, 15 item(s)",
@@ -249,11 +323,12 @@ def test_scan_demo_collects_over_http_from_an_in_process_emulator(
     report = json.loads(out)
     assert (code, err) == (1, "")  # as before; the progress display shows on a terminal only
     assert emulator.host == "127.0.0.1"
+    assert not emulator.fixed_tokens  # the demo reads with the random reader token
     assert {(r.method, r.in_batch) for r in log} == {("GET", False), ("POST", False), ("GET", True)}
     assert {r.path for r in log if r.method == "POST"} == {"/beta/$batch"}
     assert {r.status for r in log} == {200, 404}  # 404: the deleted Win32 Packager's appId
-    # The 30-day window in 30 slices, and 8 slices of access-policy events before it.
-    assert sorted("category eq 'Role'" in f for f in audit) == [False] * 30 + [True] * 8
+    # The 30-day window, and the access-policy events before it: one slice each (none pages).
+    assert sorted("category eq 'Role'" in f for f in audit) == [False, True]
     assert report["collected_at"] == "2026-11-01T08:00:00Z"
     assert {name: s["state"] for name, s in report["sources"].items()} == dict.fromkeys(
         DEMO.sources, "complete"

@@ -49,7 +49,7 @@ def call(
             except GraphError as error:
                 return error
 
-    with Emulator(fixture_from_snapshot(DEMO), faults=faults) as emulator:
+    with Emulator(fixture_from_snapshot(DEMO), faults=faults, fixed_tokens=True) as emulator:
         result = asyncio.run(go(emulator.url))
         log = [(r.method, r.path, r.status) for r in emulator.requests]
     return result, log

@@ -55,7 +55,9 @@ def run(faults: dict[str, Any]) -> tuple[Snapshot, list[int]]:
         async with GraphClient(credential, endpoint, timeout=30) as client:
             return await collect(client, Settings(), 3, now=DEMO.collected_at)
 
-    with Emulator(fixture_from_snapshot(BIG), faults=faults, now=demo_now) as emulator:
+    with Emulator(
+        fixture_from_snapshot(BIG), faults=faults, now=demo_now, fixed_tokens=True
+    ) as emulator:
         snapshot = asyncio.run(go(emulator.url))
         statuses = [r.status for r in emulator.requests if r.path.endswith(ROUTE)]
     return snapshot, statuses

@@ -122,8 +122,6 @@ ALWAYS_RECOVER = frozenset(
 CANNOT_FIRE = {
     ("users", "expire_skiptoken"),
     ("users", "duplicate"),
-    ("service_principals", "expire_skiptoken"),
-    ("service_principals", "duplicate"),
     ("conditional_access", "expire_skiptoken"),
     ("conditional_access", "duplicate"),
 }
@@ -183,7 +181,9 @@ def run(fired: list[str], faults: dict[str, Any] | None, keys: tuple[str, ...] =
             return await collect(client, Settings(), DAYS, now=DEMO.collected_at, progress=progress)
 
     fired.clear()
-    with Emulator(_fixture(), faults=faults, throttle=False, now=demo_now) as emulator:
+    with Emulator(
+        _fixture(), faults=faults, throttle=False, now=demo_now, fixed_tokens=True
+    ) as emulator:
         snapshot = asyncio.run(go(emulator.url))
         log = emulator.requests
         templates = {_template(emulator, r.path) for r in log if not r.path.endswith("$batch")}
@@ -269,7 +269,12 @@ def may_be_incomplete(faulted: tuple[str, ...]) -> set[str]:
 
 
 def test_the_clean_run_is_complete_with_least_privilege(clean: Run) -> None:
-    assert clean.snapshot.sources == {name: SourceStatus(SourceState.COMPLETE) for name in SOURCES}
+    assert clean.snapshot.sources == {
+        name: SourceStatus(
+            SourceState.COMPLETE, reason=FROM_PROPERTY if name == "exclusions" else ""
+        )
+        for name in SOURCES
+    }
     assert clean.snapshot.tenant == DEMO.tenant
     assert len(clean.snapshot.audit_events) == len(DEMO.audit_events)
 
@@ -365,12 +370,16 @@ def test_empty_pages_and_duplicates_together_recover_exactly(
 
 # ---- the progress display, fed by the clean collection's own progress calls -----------------
 
+FROM_PROPERTY = (
+    "from the access policies' property 'excludedApplicationIds' and the audit log; "
+    "exclusion history from audit category 'Role'"
+)
 PLAIN_LINES = [
     "collected access_policies: complete, 7 item(s)",
     "collected approval_requests: complete, 12 item(s)",
     "collected audit_events: complete, 40 item(s)",
     "collected conditional_access: complete, 2 item(s)",
-    "collected exclusions: complete, 7 item(s)",
+    f"collected exclusions: complete, 7 item(s) ({FROM_PROPERTY})",
     "collected groups: complete, 6 item(s)",
     "collected rbac: complete, 6 item(s)",
     "collected service_principals: complete, 8 item(s)",
@@ -468,7 +477,7 @@ def test_collect_live_prints_progress_unless_quiet(
 ) -> None:
     options = LiveOptions(auth="token", days=365, quiet=quiet)  # now is today: reach May
     stream = io.StringIO()
-    with Emulator(_fixture(), now=demo_now) as emulator:
+    with Emulator(_fixture(), now=demo_now, fixed_tokens=True) as emulator:
         live = dataclasses.replace(options, graph_endpoint=emulator.url)
         environ = {"MAA_GUARD_ACCESS_TOKEN": TOKEN}
         snapshot = collect_live(live, Settings(), environ, stream)

@@ -71,7 +71,9 @@ def run(faults: dict[str, Any] | None) -> tuple[Snapshot, list[LoggedRequest]]:
         async with client:
             return await collect(client, Settings(), 200, now=DEMO.collected_at)
 
-    with Emulator(fixture_from_snapshot(DEMO), faults=faults, throttle=False, now=demo_now) as em:
+    with Emulator(
+        fixture_from_snapshot(DEMO), faults=faults, throttle=False, now=demo_now, fixed_tokens=True
+    ) as em:
         snapshot = asyncio.run(go(em.url))
         return snapshot, em.requests
 
@@ -93,7 +95,14 @@ def parts(snapshot: Snapshot) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def clean() -> tuple[Snapshot, list[LoggedRequest]]:
     snapshot, log = run(None)
-    assert snapshot.sources == {name: SourceStatus(SourceState.COMPLETE) for name in SOURCES}
+    assert snapshot.sources == {
+        **{name: SourceStatus(SourceState.COMPLETE) for name in SOURCES},
+        "exclusions": SourceStatus(
+            SourceState.COMPLETE,
+            reason="from the access policies' property 'excludedApplicationIds' and the audit "
+            "log; exclusion history from audit category 'Role'",
+        ),
+    }
     return snapshot, log
 
 
@@ -146,7 +155,9 @@ def test_a_scan_whose_member_tokens_always_expire_exits_three(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAA_GUARD_ACCESS_TOKEN", graphroles.READER_TOKEN)
     faults = {"expire_skiptoken": {MEMBERS: 1000}}
-    with Emulator(fixture_from_snapshot(DEMO), faults=faults, now=demo_now) as emulator:
+    with Emulator(
+        fixture_from_snapshot(DEMO), faults=faults, now=demo_now, fixed_tokens=True
+    ) as emulator:
         live = ["--auth", "token", "--graph-endpoint", emulator.url, "--days", "365", "--quiet"]
         code = main(["scan", "--format", "json", "--rule", "MAA202", *live])
     (finding,) = json.loads(capsys.readouterr().out)["findings"]

@@ -29,7 +29,7 @@ from maa_guard.collect.directory import has_intune_plan
 from maa_guard.collect.endpoints import resolve_endpoint
 from maa_guard.collect.errors import AuthenticationError, PagingError, PermissionDeniedError
 from maa_guard.collect.graph import GraphClient
-from maa_guard.collect.intune import slice_count, time_slices
+from maa_guard.collect.intune import time_slices
 from maa_guard.collect.paging import PageGuard
 from maa_guard.collect.permissions import missing_permissions, permission_for
 from maa_guard.collect.wire import graph_error
@@ -329,7 +329,7 @@ def test_thirty_day_window_splits_into_thirty_adjacent_slices() -> None:
     window = Window(
         datetime(2026, 10, 2, 8, tzinfo=timezone.utc), datetime(2026, 11, 1, 8, tzinfo=timezone.utc)
     )
-    slices = time_slices(window, slice_count(window))
+    slices = time_slices(window, 30)
     assert len(slices) == 30
     assert slices[0].start == window.start
     assert slices[-1].end == window.end

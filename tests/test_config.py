@@ -110,7 +110,7 @@ def test_defaults_without_any_file(tmp_path: Path) -> None:
     settings = load_settings(load_catalogue(), None, {}, {})
     assert settings == Settings()
     assert settings.fail_on is Severity.HIGH
-    assert settings.exclusions_property == "excludedApplicationIds"
+    assert (settings.exclusions_property, settings.trust_declared_exclusions) == ("auto", False)
 
 
 def test_pyproject_tool_table_is_used(tmp_path: Path) -> None:

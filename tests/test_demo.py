@@ -3,25 +3,32 @@
 The exact set of failing findings is written out below, so any change to the demo data or to a
 check's semantics shows up here and is reviewed rather than slipping through. Each holds for
 the recorded snapshot and for what ``scan --demo`` evaluates: the same tenant collected live
-from the in-process emulator over HTTP (``maa_guard.scan.live.collect_demo``).
+from the in-process emulator over HTTP (``maa_guard.scan.live.collect_demo``, the emulator's
+``default`` profile). The same tenant collected the same way from the ``published`` profile
+(what Microsoft's Graph returns), without and with ``graph.trust_declared_exclusions``, gives
+the exact outcomes written out after them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 
 import pytest
+from profiles import PUBLISHED, PUBLISHED_TRUSTED, Variant
 
 import maa_guard
 from maa_guard.catalogue import load_catalogue
 from maa_guard.checks import all_checks
+from maa_guard.collect import GraphClient, StaticTokenCredential, collect_sync, resolve_endpoint
 from maa_guard.config import Settings, find_config_file, load_settings
+from maa_guard.emulator import Emulator, fixture_from_snapshot
 from maa_guard.evaluate.engine import ScanResult, evaluate
 from maa_guard.exclusions import exclusions_from_audit_events
 from maa_guard.model import ExclusionSource, SourceState, Status
-from maa_guard.scan.live import collect_demo
-from maa_guard.snapshot import SCHEMA_VERSION, SOURCES, Snapshot
+from maa_guard.scan.live import DEFAULT_DAYS, collect_demo, recording_clock
+from maa_guard.snapshot import SCHEMA_VERSION, SOURCES, Snapshot, SourceStatus
 from maa_guard.snapshot.file import load_snapshot
 
 DEMO = Path(maa_guard.__file__).parent / "data" / "demo"
@@ -116,8 +123,7 @@ EXPECTED_FAILURES = {
     ("MAA409", f"{P_SCRIPTS}/{APP_WIN32}"),
     ("MAA409", f"{P_WIPE}/{APP_OFFBOARDING}"),
     ("MAA409", f"{P_RETIRE}/{APP_AUTOPILOT}"),
-    ("MAA501", APP_PIPELINE),  # configuration profiles, not excluded
-    ("MAA501", APP_HELPDESK),  # device wipes
+    ("MAA501", APP_HELPDESK),  # device wipes (the pipeline uses the approval flow: it passes)
     ("MAA502", APP_PIPELINE),
 }
 
@@ -162,10 +168,45 @@ def live_result(live_snapshot: Snapshot, settings: Settings) -> ScanResult:
     return _evaluate(live_snapshot, settings)
 
 
-@pytest.fixture(params=["recorded", "live"])
-def result(request: pytest.FixtureRequest) -> ScanResult:
-    found: ScanResult = request.getfixturevalue(f"{request.param}_result")
-    return found
+def _collect_published(recorded: Snapshot, settings: Settings) -> Snapshot:
+    """``collect_demo``'s path, from the emulator's ``published`` profile."""
+    held = recording_clock(recorded)
+    fixture = fixture_from_snapshot(recorded)
+    with Emulator(fixture, now=lambda: held, profile="published") as emulator:
+        endpoint = resolve_endpoint("global", emulator.url)
+        credential = StaticTokenCredential(emulator.reader_token)
+        return collect_sync(
+            lambda: GraphClient(credential, endpoint, timeout=60),
+            settings,
+            DEFAULT_DAYS,
+            now=recorded.collected_at,
+        )
+
+
+def _published_result(snapshot: Snapshot, settings: Settings, variant: Variant) -> ScanResult:
+    chosen = dataclasses.replace(settings, trust_declared_exclusions=variant.trust)
+    return _evaluate(_collect_published(snapshot, chosen), chosen)
+
+
+@pytest.fixture(scope="module")
+def published_result(snapshot: Snapshot, settings: Settings) -> ScanResult:
+    return _published_result(snapshot, settings, PUBLISHED)
+
+
+@pytest.fixture(scope="module")
+def published_trusted_result(snapshot: Snapshot, settings: Settings) -> ScanResult:
+    return _published_result(snapshot, settings, PUBLISHED_TRUSTED)
+
+
+ALL_RESULTS = ("recorded", "live", "published", "published-trusted")
+
+
+@pytest.fixture(params=ALL_RESULTS)
+def any_result(request: pytest.FixtureRequest) -> tuple[str, ScanResult]:
+    """A result with its name: the recorded snapshot's, ``scan --demo``'s (live), and the
+    published profile's without and with the trust setting."""
+    found: ScanResult = request.getfixturevalue(f"{request.param.replace('-', '_')}_result")
+    return request.param, found
 
 
 def outcomes(result: ScanResult, status: Status) -> set[tuple[str, str]]:
@@ -193,27 +234,79 @@ def test_demo_config_declares_owned_reviewed_exclusions(settings: Settings) -> N
         assert entry.review_by is not None, entry
 
 
+# ---- the published profile: what changes -------------------------------------------------
+#
+# Graph names nobody on a request; the MAA audit events name them all, so MAA301-MAA305 give
+# the recorded results. Without the trust setting, exclusions are partial: MAA401-MAA409 and
+# MAA501 say so once each.
+EXCLUSION_RULES = tuple(f"MAA40{n}" for n in range(1, 10))
+UNVERIFIED_TENANT = {(rule, TENANT) for rule in (*EXCLUSION_RULES, "MAA501")}
+# Trusted: the inventory is the declaration plus the audit log. The Offboarding Logic App and
+# the Win32 Packager were excluded by the property only and are not declared: unseen. The
+# pipeline is declared but not excluded: the audit log cannot tell, so MAA408 passes it.
+UNSEEN_FAILURES = {
+    ("MAA402", APP_OFFBOARDING),
+    ("MAA404", APP_OFFBOARDING),
+    ("MAA407", APP_WIN32),
+    ("MAA408", f"{P_SCRIPTS}/{APP_WIN32}"),
+    ("MAA408", f"{P_WIPE}/{APP_OFFBOARDING}"),
+    ("MAA408", f"{P_CONFIG}/{APP_PIPELINE}"),
+    ("MAA409", f"{P_SCRIPTS}/{APP_WIN32}"),
+    ("MAA409", f"{P_WIPE}/{APP_OFFBOARDING}"),
+}
+FAILURES = {
+    "recorded": EXPECTED_FAILURES,
+    "live": EXPECTED_FAILURES,
+    "published": {f for f in EXPECTED_FAILURES if f[0] not in (*EXCLUSION_RULES, "MAA501")},
+    # the unseen exclusion no longer exempts the Offboarding Logic App's device wipes
+    "published-trusted": (EXPECTED_FAILURES - UNSEEN_FAILURES) | {("MAA501", APP_OFFBOARDING)},
+}
+ERRORS = {
+    "recorded": set(),
+    "live": set(),
+    "published": UNVERIFIED_TENANT,
+    "published-trusted": set(),
+}
+SKIPPED = {
+    "recorded": EXPECTED_SKIPPED,
+    "live": EXPECTED_SKIPPED,
+    "published": set(),
+    "published-trusted": {s for s in EXPECTED_SKIPPED if s[1] != APP_WIN32},
+}
+
+
 @pytest.mark.parametrize("rule_id", sorted(load_catalogue()))
-def test_every_rule_fails_and_passes_in_the_demo(result: ScanResult, rule_id: str) -> None:
+def test_every_rule_fails_and_passes_in_the_demo(
+    any_result: tuple[str, ScanResult], rule_id: str
+) -> None:
+    name, result = any_result
     found = {f.status for f in result.findings if f.rule_id == rule_id}
     if rule_id in SINGLE_FINDING_RULES:
         assert found == {SINGLE_FINDING_RULES[rule_id]}
+    elif name == "published" and (rule_id, TENANT) in UNVERIFIED_TENANT:
+        assert found == {Status.ERROR}
     else:
         assert {Status.FAIL, Status.PASS} <= found
 
 
-def test_exact_failing_findings(result: ScanResult) -> None:
-    assert outcomes(result, Status.FAIL) == EXPECTED_FAILURES
+def test_exact_failing_findings(any_result: tuple[str, ScanResult]) -> None:
+    name, result = any_result
+    assert outcomes(result, Status.FAIL) == FAILURES[name]
 
 
-def test_no_errors_and_only_the_expected_skips(result: ScanResult) -> None:
-    assert outcomes(result, Status.ERROR) == set()
-    assert outcomes(result, Status.SKIPPED) == EXPECTED_SKIPPED
+def test_exact_errors_and_skips(any_result: tuple[str, ScanResult]) -> None:
+    name, result = any_result
+    assert outcomes(result, Status.ERROR) == ERRORS[name]
+    assert outcomes(result, Status.SKIPPED) == SKIPPED[name]
 
 
-def test_every_rule_runs_and_none_falls_back_to_a_tenant_finding(result: ScanResult) -> None:
+def test_every_rule_runs_and_only_unverifiable_rules_fall_back_to_a_tenant_finding(
+    any_result: tuple[str, ScanResult],
+) -> None:
+    name, result = any_result
     assert set(result.rules) == set(load_catalogue())
-    assert all(f.resource.id != TENANT for f in result.findings)
+    tenant_wide = {(f.rule_id, f.resource.id) for f in result.findings if f.resource.id == TENANT}
+    assert tenant_wide == (UNVERIFIED_TENANT if name == "published" else set())
 
 
 def test_audit_log_exclusions_match_the_demo_audit_events(snapshot: Snapshot) -> None:
@@ -289,7 +382,15 @@ def test_live_demo_snapshot_keeps_the_recorded_time_window_and_exclusions(
         snapshot.collected_at,
         snapshot.window,
     )
-    assert live_snapshot.sources == snapshot.sources
+    # a collection says where the exclusions came from; the recording predates that reason
+    assert live_snapshot.sources == {
+        **snapshot.sources,
+        "exclusions": SourceStatus(
+            SourceState.COMPLETE,
+            reason="from the access policies' property 'excludedApplicationIds' and the audit "
+            "log; exclusion history from audit category 'Role'",
+        ),
+    }
     assert live_snapshot.tenant == snapshot.tenant
     assert {p.id: {(e.app_id, e.source) for e in p.exclusions} for p in live_snapshot.policies} == {
         p.id: {(e.app_id, e.source) for e in p.exclusions} for p in snapshot.policies

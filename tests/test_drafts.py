@@ -69,21 +69,21 @@ def draft(snap: Json | None = None, adds: tuple[str, ...] = (CLEAN,), **fields: 
 
 
 def test_a_draft_holds_the_policy_the_change_the_reviews_and_the_exact_write() -> None:
-    made = draft(removes=(OLD,), ticket="CHG-7")
+    made = draft(ticket="CHG-7")
     assert made.draft.policy.id == "pol-app"
     assert [(a.app_id, a.sources) for a in made.draft.current] == [
         (KEPT, ("policy-property",)),
         (OLD, ("audit-log",)),
     ]
-    assert [(c.action, c.app.app_id) for c in made.draft.changes] == [
-        (ChangeAction.ADD, CLEAN),
-        (ChangeAction.REMOVE, OLD),
-    ]
+    assert [(c.action, c.app.app_id) for c in made.draft.changes] == [(ChangeAction.ADD, CLEAN)]
+    assert made.draft.request is not None
     assert (made.draft.request.method, made.draft.request.path) == (
         "PATCH",
         "/deviceManagement/operationApprovalPolicies/pol-app",
     )
+    # OLD is known from the audit log only: it is not in the property, and is not written.
     assert made.draft.request.body == {"excludedApplicationIds": (KEPT, CLEAN)}
+    assert made.draft.resulting_app_ids == (KEPT, OLD, CLEAN)
     assert [r["verdict"] for r in made.reviews] == ["ok"]
     assert made.draft.ticket == "CHG-7"
 
@@ -227,9 +227,60 @@ def test_bad_input_is_exit_2_and_writes_nothing(
 
 
 def test_removing_and_adding_together_and_by_name(tmp_path: Path) -> None:
-    code, out = _run(tmp_path, "--add", CLEAN, "--remove", "Old Tool")
+    code, out = _run(tmp_path, "--add", CLEAN, "--remove", "Kept Tool")
     assert code == 0
-    assert load_draft(out).draft.request.body == {"excludedApplicationIds": (KEPT, CLEAN)}
+    request = load_draft(out).draft.request
+    assert request is not None
+    assert request.body == {"excludedApplicationIds": (CLEAN,)}
+
+
+def test_an_exclusion_the_audit_log_alone_shows_cannot_be_removed_through_graph(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _run(tmp_path, "--remove", "Old Tool")
+    assert (code, out.exists()) == (2, False)
+    assert capsys.readouterr().err == (
+        f"error: Old Tool ({OLD}) is excluded according to the audit log only: the policy's "
+        "property 'excludedApplicationIds' does not list it, so a Graph write cannot remove it\n"
+        "hint: remove it on the access policy's Exclusions tab in the Intune admin center\n"
+    )
+
+
+def test_without_an_exclusion_property_the_draft_is_the_review_and_ticket_without_a_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from maa_guard.exclusions.provenance import UNTRUSTED
+
+    snap = tenant()
+    snap["policies"][0]["exclusions"] = [exclusion(OLD, "audit-log")]
+    set_source(snap, "exclusions", "partial", reason=UNTRUSTED)
+    code, out = _run(tmp_path, "--add", CLEAN, snap=snap)
+    assert code == 0
+    made = load_draft(out)
+    assert (made.draft.request, made.draft.exclusions_property) == (None, "")
+    assert [r["verdict"] for r in made.reviews] == ["ok"]
+    assert capsys.readouterr().err == (
+        f"wrote {out}, a draft without a Graph write: the tenant's access policies carry no "
+        "exclusion property (Microsoft Graph publishes no writable one), so maa-guard cannot "
+        "send this change through Graph; make the change on the access policy's Exclusions tab "
+        "in the Intune admin center (Tenant administration > Multi Admin Approval > Access "
+        "policies), where MAA asks a second administrator to approve it too; "
+        f"'maa-guard exclusions show {out}' is its change ticket\n"
+    )
+    assert main(["exclusions", "show", str(out)]) == 0
+    page = capsys.readouterr().out
+    assert "## No Graph request\n\nThe tenant's access policies carry no exclusion property" in page
+    assert "```http" not in page
+    assert "## Reviews of the apps added" in page
+    state = tmp_path / "state.db"
+    args = ["exclusions", "submit", str(out), "--state", str(state), "--auth", "token"]
+    assert main([*args, "--graph-endpoint", "http://127.0.0.1:9"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: the tenant's access policies carry no exclusion property (Microsoft Graph "
+        "publishes no writable one), so maa-guard cannot send this change through Graph\n"
+        "hint: make the change on the access policy's Exclusions tab"
+    )
+    assert not state.exists()
 
 
 def test_unreadable_exclusions_refuse_the_draft_with_exit_3(

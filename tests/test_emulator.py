@@ -15,6 +15,8 @@ import httpx
 import pytest
 from msgraph_core import APIVersion, GraphClientFactory
 
+from maa_guard.collect import GraphClient, StaticTokenCredential, resolve_endpoint
+from maa_guard.collect.budget import unlimited
 from maa_guard.emulator import Emulator, Limit, serve_forever
 from maa_guard.emulator.faults import faults_from_options
 from maa_guard.emulator.tenant import FixtureError
@@ -130,7 +132,7 @@ class FakeClock:
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    with Emulator(_fixture(), throttle=False) as running:
+    with Emulator(_fixture(), throttle=False, fixed_tokens=True) as running:
         yield running
 
 
@@ -164,6 +166,47 @@ def test_paging_follows_opaque_next_links_to_the_end(emulator: Emulator) -> None
     assert pages == [["g0", "g1"], ["g2", "g3"], ["g4"]]
 
 
+@pytest.mark.parametrize(
+    ("name", "origin_name"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("localhost", "localhost"),
+        ("LocalHost", "localhost"),
+        ("[::1]", "[::1]"),
+    ],
+)
+def test_links_name_the_host_the_request_named(
+    emulator: Emulator, name: str, origin_name: str
+) -> None:
+    host, origin = f"{name}:{emulator.port}", f"http://{origin_name}:{emulator.port}"
+    first = _get(emulator, "/beta/groups?$top=2", Host=host).json()
+    assert first["@odata.context"] == f"{origin}/beta/$metadata#groups"
+    assert first["@odata.nextLink"].startswith(f"{origin}/beta/groups?$top=2&$skiptoken=")
+    single = _get(emulator, "/v1.0/groups/g0", Host=host).json()
+    assert single["@odata.context"] == f"{origin}/v1.0/$metadata#groups/$entity"
+    function = _get(emulator, "/beta/deviceManagement/auditEvents/getAuditCategories", Host=host)
+    assert function.json()["@odata.context"] == f"{origin}/beta/$metadata#Collection(Edm.String)"
+    batch = _http().post(
+        f"{emulator.url}/beta/$batch",
+        json={"requests": [{"id": "1", "method": "GET", "url": "/groups?$top=2"}]},
+        headers={**AUTH, "Host": host},
+    )
+    [item] = batch.json()["responses"]
+    assert item["body"]["@odata.nextLink"].startswith(f"{origin}/beta/groups?$top=2&$skiptoken=")
+
+
+def test_graph_client_pages_through_the_emulator_named_localhost(emulator: Emulator) -> None:
+    async def read_groups() -> list[dict[str, Any]]:
+        endpoint = resolve_endpoint("global", f"http://localhost:{emulator.port}")
+        credential = StaticTokenCredential(TOKEN)
+        async with GraphClient(credential, endpoint, budgets=unlimited(), timeout=30) as client:
+            return await client.get_all("groups", {"$top": "2", "$select": "id"})
+
+    assert [group["id"] for group in asyncio.run(read_groups())] == [f"g{i}" for i in range(5)]
+    continuations = [r for r in emulator.requests if "skiptoken" in r.query]
+    assert [r.status for r in continuations] == [200, 200]
+
+
 def test_a_forged_skip_token_is_refused(emulator: Emulator) -> None:
     response = _get(emulator, "/beta/groups?$top=2&$skiptoken=MjpiYWQ")
     assert response.status_code == 400
@@ -189,10 +232,36 @@ def test_top_limits_per_endpoint_class(emulator: Emulator, path: str, status: in
     assert _get(emulator, path).status_code == status
 
 
+POLICIES = "/beta/deviceManagement/operationApprovalPolicies"
+
+
+def test_policies_that_exclude_nobody_serve_an_empty_exclusion_list(emulator: Emulator) -> None:
+    listed = _get(emulator, POLICIES).json()["value"]
+    assert [(p["id"], p["excludedApplicationIds"]) for p in listed] == [
+        ("p1", []),
+        ("p2", []),
+        ("p3", []),
+    ]
+    assert _get(emulator, f"{POLICIES}/p1").json()["excludedApplicationIds"] == []
+    selected = _get(emulator, f"{POLICIES}?$select=policyType").json()["value"]
+    assert selected[0] == {"id": "p1", "policyType": "app"}
+    assert "excludedApplicationIds" not in (emulator.tenant.find(POLICIES[6:], "p1") or {})
+
+
+def test_the_configured_exclusion_property_is_the_one_served_empty() -> None:
+    fixture = _fixture()
+    fixture["maa"] = {"exclusionsProperty": "exemptApps"}
+    fixture["collections"]["deviceManagement/operationApprovalPolicies"][0]["exemptApps"] = ["a1"]
+    with Emulator(fixture, throttle=False, fixed_tokens=True) as running:
+        listed = _get(running, POLICIES).json()["value"]
+    assert [(p["id"], p["exemptApps"]) for p in listed] == [("p1", ["a1"]), ("p2", []), ("p3", [])]
+    assert not any("excludedApplicationIds" in p for p in listed)
+
+
 def test_default_page_size_for_intune_is_100() -> None:
     fixture = _fixture()
     fixture["collections"]["deviceManagement/auditEvents"] = [{"id": f"e{i}"} for i in range(150)]
-    with Emulator(fixture, throttle=False) as running:
+    with Emulator(fixture, throttle=False, fixed_tokens=True) as running:
         response = _get(running, "/beta/deviceManagement/auditEvents")
         assert len(response.json()["value"]) == 100
         rest = _http().get(response.json()["@odata.nextLink"], headers=AUTH)
@@ -373,7 +442,7 @@ def test_batch_limits_and_ids(emulator: Emulator) -> None:
 
 def test_batch_items_are_throttled_one_by_one() -> None:
     clock = FakeClock()
-    with Emulator(_fixture(), clock=clock) as running:
+    with Emulator(_fixture(), clock=clock, fixed_tokens=True) as running:
         items = [{"id": str(i), "method": "GET", "url": "/auditLogs/signIns"} for i in range(7)]
         responses = _batch(running, items).json()["responses"]
     assert [r["status"] for r in responses] == [200] * 5 + [429, 429]
@@ -385,7 +454,7 @@ def test_batch_items_are_throttled_one_by_one() -> None:
 
 def test_reports_throttle_five_per_ten_seconds_per_app() -> None:
     clock = FakeClock()
-    with Emulator(_fixture(), clock=clock) as running:
+    with Emulator(_fixture(), clock=clock, fixed_tokens=True) as running:
         path = "/beta/reports/servicePrincipalSignInActivities"
         assert [_get(running, path).status_code for _ in range(5)] == [200] * 5
         clock.now += 3
@@ -398,7 +467,7 @@ def test_reports_throttle_five_per_ten_seconds_per_app() -> None:
 
 def test_conditional_access_one_per_second_without_retry_after() -> None:
     clock = FakeClock()
-    with Emulator(_fixture(), clock=clock) as running:
+    with Emulator(_fixture(), clock=clock, fixed_tokens=True) as running:
         path = "/beta/identity/conditionalAccess/policies"
         assert _get(running, path).status_code == 200
         throttled = _get(running, path)
@@ -411,7 +480,7 @@ def test_conditional_access_one_per_second_without_retry_after() -> None:
 def test_directory_resource_units_and_custom_limits() -> None:
     clock = FakeClock()
     limits = {"directory": Limit(10, 10.0)}
-    with Emulator(_fixture(), clock=clock, throttle=limits) as running:
+    with Emulator(_fixture(), clock=clock, throttle=limits, fixed_tokens=True) as running:
         costs = [_get(running, "/beta/groups/g0/transitiveMembers") for _ in range(3)]
         assert [r.status_code for r in costs] == [200, 200, 429]
         assert costs[0].headers["x-ms-resource-unit"] == "5"
@@ -424,7 +493,10 @@ def test_directory_resource_units_and_custom_limits() -> None:
 
 def test_fault_rate_5xx_everywhere_or_on_chosen_routes() -> None:
     with Emulator(
-        _fixture(), throttle=False, faults={"rate_5xx": 1.0, "routes_5xx": ["groups"]}
+        _fixture(),
+        throttle=False,
+        faults={"rate_5xx": 1.0, "routes_5xx": ["groups"]},
+        fixed_tokens=True,
     ) as running:
         assert _get(running, "/beta/groups/g1").status_code == 503
         assert _get(running, "/beta/servicePrincipals").status_code == 200
@@ -432,14 +504,14 @@ def test_fault_rate_5xx_everywhere_or_on_chosen_routes() -> None:
 
 def test_fault_script_then_normal_service() -> None:
     faults = {"script": {"groups": [429, 503]}}
-    with Emulator(_fixture(), throttle=False, faults=faults) as running:
+    with Emulator(_fixture(), throttle=False, faults=faults, fixed_tokens=True) as running:
         statuses = [_get(running, "/beta/groups").status_code for _ in range(3)]
     assert statuses == [429, 503, 200]
 
 
 def test_fault_reset_and_truncate_once_per_route() -> None:
     faults = {"reset": ["groups"], "truncate": {"servicePrincipals": 1}}
-    with Emulator(_fixture(), throttle=False, faults=faults) as running:
+    with Emulator(_fixture(), throttle=False, faults=faults, fixed_tokens=True) as running:
         with pytest.raises(httpx.TransportError):
             _get(running, "/beta/groups")
         assert _get(running, "/beta/groups").status_code == 200
@@ -450,13 +522,15 @@ def test_fault_reset_and_truncate_once_per_route() -> None:
 
 def test_fault_deny_removes_a_permission_on_a_route() -> None:
     faults = {"deny": {"auditLogs/signIns": "AuditLog.Read.All"}}
-    with Emulator(_fixture(), throttle=False, faults=faults) as running:
+    with Emulator(_fixture(), throttle=False, faults=faults, fixed_tokens=True) as running:
         assert _get(running, "/beta/auditLogs/signIns").status_code == 403
         assert _get(running, "/beta/reports/servicePrincipalSignInActivities").status_code == 200
 
 
 def test_fault_expired_skip_token_then_restart_succeeds() -> None:
-    with Emulator(_fixture(), throttle=False, faults={"expire_skiptoken": ["groups"]}) as running:
+    with Emulator(
+        _fixture(), throttle=False, faults={"expire_skiptoken": ["groups"]}, fixed_tokens=True
+    ) as running:
         link = _get(running, "/beta/groups?$top=2").json()["@odata.nextLink"]
         expired = _http().get(link, headers=AUTH)
         assert (expired.status_code, expired.json()["error"]["code"]) == (
@@ -484,7 +558,9 @@ def _walk(emulator: Emulator, path: str, limit: int = 6) -> list[list[str]]:
     ],
 )
 def test_paging_edge_case_faults(fault: str, pages: list[list[str]]) -> None:
-    with Emulator(_fixture(), throttle=False, faults={fault: ["groups"]}) as running:
+    with Emulator(
+        _fixture(), throttle=False, faults={fault: ["groups"]}, fixed_tokens=True
+    ) as running:
         assert _walk(running, "/beta/groups?$top=2") == pages
 
 
@@ -509,7 +585,9 @@ def test_msgraph_core_client_pages_and_retries_a_429() -> None:
         await client.aclose()
         return pages
 
-    with Emulator(_fixture(), throttle=False, faults={"script": {"groups": [429]}}) as running:
+    with Emulator(
+        _fixture(), throttle=False, faults={"script": {"groups": [429]}}, fixed_tokens=True
+    ) as running:
         assert asyncio.run(fetch(running.url)) == [["g0", "g1", "g2"], ["g3", "g4"]]
         log = [(entry.status, entry.headers.get("retry-attempt")) for entry in running.requests]
     assert log == [(429, None), (200, "1"), (200, None)]
@@ -522,7 +600,7 @@ def test_serve_forever_until_stopped() -> None:
         seen.append(_get(running, "/beta/groups/g0").status_code)
         stop.set()
 
-    serve_forever(_fixture(), ready=ready, stop=stop)
+    serve_forever(_fixture(), ready=ready, stop=stop, fixed_tokens=True)
     assert seen == [200]
 
 
@@ -557,7 +635,9 @@ def test_fault_options_from_the_command_line() -> None:
 
 
 def test_a_reset_inside_a_batch_breaks_the_batch_and_is_logged() -> None:
-    with Emulator(_fixture(), throttle=False, faults={"reset": ["groups"]}) as running:
+    with Emulator(
+        _fixture(), throttle=False, faults={"reset": ["groups"]}, fixed_tokens=True
+    ) as running:
         items = [{"id": "1", "method": "GET", "url": "/groups"}]
         with pytest.raises(httpx.TransportError):
             _batch(running, items)
@@ -569,7 +649,7 @@ def test_a_reset_inside_a_batch_breaks_the_batch_and_is_logged() -> None:
 
 
 def test_latency_is_added_to_each_reply() -> None:
-    with Emulator(_fixture(), throttle=False, latency_ms=60) as running:
+    with Emulator(_fixture(), throttle=False, latency_ms=60, fixed_tokens=True) as running:
         began = time.perf_counter()
         assert _get(running, "/beta/groups/g0").status_code == 200
         assert time.perf_counter() - began >= 0.06

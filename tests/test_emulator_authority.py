@@ -46,7 +46,7 @@ def _fixture() -> dict[str, Any]:
 
 @pytest.fixture
 def running() -> Iterator[tuple[Emulator, FakeAuthority]]:
-    emulator = Emulator(_fixture(), throttle=False)
+    emulator = Emulator(_fixture(), throttle=False, fixed_tokens=True)
     with emulator, authority_for(emulator, {CLIENT: "s3cret"}) as authority:
         yield emulator, authority
 
@@ -104,7 +104,7 @@ def _device_authority(emulator: Emulator, pending_polls: int) -> FakeAuthority:
 @pytest.mark.parametrize("pending_polls", [0, 2])
 def test_device_code_credential_polls_until_the_user_has_signed_in(pending_polls: int) -> None:
     prompts: list[tuple[str, str]] = []
-    emulator = Emulator(_fixture(), throttle=False)
+    emulator = Emulator(_fixture(), throttle=False, fixed_tokens=True)
     with emulator, _device_authority(emulator, pending_polls) as authority:
         credential = DeviceCodeCredential(
             tenant_id=TENANT,
@@ -151,7 +151,7 @@ def test_device_code_is_refused_when_no_user_signs_in(
 
 
 def test_a_device_code_is_redeemed_once_by_its_own_client() -> None:
-    emulator = Emulator(_fixture(), throttle=False)
+    emulator = Emulator(_fixture(), throttle=False, fixed_tokens=True)
     with emulator, _device_authority(emulator, 1) as authority:
         tls = ssl.create_default_context(cafile=str(authority.ca_file))
         base = f"{authority.url}/{TENANT}/oauth2/v2.0"

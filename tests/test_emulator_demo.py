@@ -41,7 +41,7 @@ def fixture(snapshot: Snapshot) -> dict[str, Any]:
 
 @pytest.fixture
 def emulator(fixture: dict[str, Any]) -> Iterator[Emulator]:
-    with Emulator(fixture, throttle=False) as running:
+    with Emulator(fixture, throttle=False, fixed_tokens=True) as running:
         yield running
 
 
@@ -60,7 +60,7 @@ def test_conversion_is_deterministic_json(snapshot: Snapshot, fixture: dict[str,
 def test_fixture_file_path_is_accepted(fixture: dict[str, Any], tmp_path: Path) -> None:
     path = tmp_path / "tenant.json"
     path.write_text(json.dumps(fixture), encoding="utf-8")
-    with Emulator(path, throttle=False) as running:
+    with Emulator(path, throttle=False, fixed_tokens=True) as running:
         assert len(_get(running, "groups")["value"]) == 6
 
 
@@ -76,7 +76,7 @@ def test_policies_served_with_property_exclusions_only(emulator: Emulator) -> No
         ("d2fe187e-3a90-4d98-8b1f-48fc08cc3e7e", "configurationPolicy"),
     ]
     assert policies[0]["excludedApplicationIds"] == [PATCH_MY_PC[1]]
-    assert "excludedApplicationIds" not in policies[4]
+    assert policies[4]["excludedApplicationIds"] == []  # excludes nobody
     assert policies[0]["approverGroupIds"] == [APPROVERS]
 
 
@@ -151,7 +151,7 @@ def test_demo_maa_property_exclusion_passes_audit_log_one_does_not(emulator: Emu
 
 
 def test_a_snapshot_file_is_served_directly() -> None:
-    with Emulator(DEMO, throttle=False) as running:
+    with Emulator(DEMO, throttle=False, fixed_tokens=True) as running:
         assert len(_get(running, "deviceManagement/operationApprovalRequests")["value"]) == 12
 
 

@@ -101,7 +101,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def emulator(clock: Clock) -> Iterator[Emulator]:
-    with Emulator(_fixture(), throttle=False, now=clock) as running:
+    with Emulator(_fixture(), throttle=False, now=clock, fixed_tokens=True) as running:
         yield running
 
 
@@ -197,7 +197,7 @@ def test_filed_request_answers_412_with_nested_message_and_header(emulator: Emul
 
 
 def test_approval_mode_403() -> None:
-    with Emulator(_fixture(), throttle=False, approval_mode="403") as running:
+    with Emulator(_fixture(), throttle=False, approval_mode="403", fixed_tokens=True) as running:
         response = _patch(running, **{"x-msft-approval-justification": _b64("CHG1")})
     code = response.headers["x-msft-approval-code"]
     assert response.status_code == 403
@@ -315,6 +315,44 @@ def test_exclusion_only_covers_its_policy_type(emulator: Emulator) -> None:
     assert wipe.status_code == 400  # deviceWipe policy does not exclude the app
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PATCH", f"{POLICIES}/p-app", {"excludedApplicationIds": ["excluded-app", "auto-app"]}),
+        ("PATCH", f"{POLICIES}/p-wipe", {"excludedApplicationIds": ["excluded-app"]}),
+        ("POST", POLICIES, {"displayName": "Scripts", "policyType": "script"}),
+        ("DELETE", f"{POLICIES}/p-app", None),
+    ],
+    ids=["own-policy", "other-policy", "create", "delete"],
+)
+def test_an_excluded_app_needs_approval_to_change_access_policies(
+    emulator: Emulator, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    unjustified = _send(emulator, method, path, "excluded", body)
+    assert unjustified.status_code == 400
+    justified = _send(
+        emulator, method, path, "excluded", body, **{"x-msft-approval-justification": _b64("x")}
+    )
+    assert justified.status_code == 412
+    prefer = {"Prefer": "include-unknown-enum-members"}
+    [request] = _send(emulator, "GET", REQUESTS, "approver", **prefer).json()["value"]
+    assert request["requiredOperationApprovalPolicyTypes"] == ["operationApprovalPolicy"]
+    assert request["requestor"]["application"]["id"] == "excluded-app"
+    assert _audit_types(emulator) == ["Create OperationApprovalRequest"]
+
+
+def test_an_exclusion_from_the_apps_policy_does_not_exempt_script_writes() -> None:
+    fixture = _fixture()
+    scripts_policy = {"id": "p-script", "policyType": "script", "approverGroupIds": ["g-approvers"]}
+    fixture["collections"]["deviceManagement/operationApprovalPolicies"].append(scripts_policy)
+    fixture["collections"]["deviceManagement/deviceManagementScripts"] = []
+    with Emulator(fixture, throttle=False, now=Clock(), fixed_tokens=True) as running:
+        script = {"displayName": "Collect logs"}
+        path = "/beta/deviceManagement/deviceManagementScripts"
+        assert _send(running, "POST", path, "excluded", script).status_code == 400
+        assert _patch(running, "excluded").status_code == 204  # its own policy's type passes
+
+
 def test_unprotected_route_writes_directly(emulator: Emulator) -> None:
     created = _send(
         emulator,
@@ -352,7 +390,10 @@ def test_intune_writes_are_throttled_at_100_per_20_seconds() -> None:
     fixture = _fixture()
     fixture["collections"]["deviceManagement/operationApprovalPolicies"] = []  # nothing protected
     auth = {"Authorization": "Bearer automation"}
-    with Emulator(fixture, clock=lambda: 5.0) as running, httpx.Client(headers=auth) as client:
+    with (
+        Emulator(fixture, clock=lambda: 5.0, fixed_tokens=True) as running,
+        httpx.Client(headers=auth) as client,
+    ):
         url = f"{running.url}{APPS}/m1"
         statuses = [client.patch(url, json={"displayName": str(i)}).status_code for i in range(101)]
         assert client.get(url).status_code == 200
@@ -410,13 +451,14 @@ def test_filed_requests_name_their_object(emulator: Emulator) -> None:
         **{"x-msft-approval-justification": _b64("lost laptop")},
     )  # fmt: skip
     assert wipe.status_code == 412
+    api = "Microsoft.Management.Services.Api."
     payloads = [
         {k: r[k] for k in ("payloadId", "payloadType", "payloadOperation")}
         for r in _requests(emulator)
     ]
     assert payloads == [
-        {"payloadId": "m1", "payloadType": "MobileApp", "payloadOperation": "Update"},
-        {"payloadId": "d1", "payloadType": "ManagedDevice", "payloadOperation": "Action"},
+        {"payloadId": "m1", "payloadType": f"{api}MobileApp", "payloadOperation": "Update"},
+        {"payloadId": "d1", "payloadType": f"{api}ManagedDevice", "payloadOperation": "Action"},
     ]
 
 

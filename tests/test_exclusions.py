@@ -15,7 +15,7 @@ from builders import (
     new_snapshot,
 )
 
-from maa_guard.config import DEFAULT_EXCLUSIONS_PROPERTY
+from maa_guard.config import DEFAULT_EXCLUSIONS_PROPERTY, WRITTEN_EXCLUSIONS_PROPERTY
 from maa_guard.exclusions import (
     ExcludedApp,
     effective_exclusions,
@@ -60,11 +60,14 @@ def change(
 # ---- read_policy_exclusions ----------------------------------------------------------------
 
 
-def test_reads_app_ids_from_the_default_property() -> None:
-    raw = {"id": "p-1", DEFAULT_EXCLUSIONS_PROPERTY: ["app-1", "app-2"]}
+def test_reads_app_ids_from_the_property_drafts_write() -> None:
+    raw = {"id": "p-1", WRITTEN_EXCLUSIONS_PROPERTY: ["app-1", "app-2"]}
 
-    assert DEFAULT_EXCLUSIONS_PROPERTY == "excludedApplicationIds"
-    assert read_policy_exclusions(raw, DEFAULT_EXCLUSIONS_PROPERTY) == (
+    assert (DEFAULT_EXCLUSIONS_PROPERTY, WRITTEN_EXCLUSIONS_PROPERTY) == (
+        "auto",
+        "excludedApplicationIds",
+    )
+    assert read_policy_exclusions(raw, WRITTEN_EXCLUSIONS_PROPERTY) == (
         Exclusion(app_id="app-1", source=ExclusionSource.POLICY_PROPERTY),
         Exclusion(app_id="app-2", source=ExclusionSource.POLICY_PROPERTY),
     )

@@ -18,7 +18,7 @@ from builders import (
     scan,
     statuses,
 )
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maa_guard.catalogue import load_catalogue
@@ -116,6 +116,7 @@ def test_the_export_used_as_config_declares_every_tenant_exclusion() -> None:
     assert statuses(scan(snap, Settings()), "MAA408") == {TENANT_ID: Status.SKIPPED}
 
 
+@settings(deadline=None)
 @given(st.text())
 def test_toml_strings_read_back_as_written(text: str) -> None:
     assert tomllib.loads(f"value = {toml_string(text)}")["value"] == text

@@ -45,7 +45,8 @@ def emulators() -> Iterator[dict[str, str]]:
         urls = {}
         for name, tenant_id in TENANTS.items():
             token = f"token-for-{tenant_id}"
-            emulator = stack.enter_context(Emulator(_fixture(tenant_id, name, token)))
+            fixture = _fixture(tenant_id, name, token)
+            emulator = stack.enter_context(Emulator(fixture, fixed_tokens=True))
             urls[name] = emulator.url
         yield urls
 

@@ -98,7 +98,7 @@ def test_history_list_table_uses_the_default_store(
     lines = out.splitlines()
     assert code == 0
     assert lines[0] == f"history {default}: 1 scan(s)"
-    assert lines[3].split()[:5] == ["1", TENANT_ID, "Evil", "\\x1b[2J", "[red]x[/red]"]
+    assert lines[3].split()[:5] == ["1", "Evil", "\\x1b[2J", "[red]x[/red]", f"({TENANT_ID})"]
     assert "\x1b" not in out
     assert scan.id == 1
 
@@ -243,9 +243,7 @@ def test_diff_writes_its_output_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     url = str(tmp_path / "h.db")
     two_scans(url)
     target = tmp_path / "drift.md"
-    code, out, err = run(
-        capsys, "diff", "--history", url, "--format", "markdown", "-o", str(target)
-    )
+    code, out, err = run(capsys, "diff", "--history", url, "-o", str(target))
     assert (code, out, err) == (0, "", f"wrote {target}\n")
     assert target.read_text(encoding="utf-8").startswith("## maa-guard diff: Test Tenant")
 

@@ -517,3 +517,44 @@ def test_every_verdict_has_a_definition_and_an_action() -> None:
     for verdict in Verdict:
         assert verdict.definition and verdict.action
     assert [v.rank for v in Verdict] == list(range(6))
+
+
+# ---- MAA's own events, and changes to access policies ---------------------------------------
+
+
+def test_maa_own_events_are_not_writes_and_access_policy_changes_are_always_protected() -> None:
+    snap = new_snapshot()
+    add_policy(snap, "p-app", "app", exclusions=["app-policy"])
+    add_sp(
+        snap, "app-policy", name="Policy Bot", permissions=("DeviceManagementRBAC.ReadWrite.All",)
+    )
+    policy = [{"resourceId": "p-app", "type": "OperationApprovalPolicy"}]
+    add_event(
+        snap, "app-policy", "Patch OperationApprovalPolicy", category="Role", resources=policy
+    )
+    app = {"resourceId": "app-other", "type": "ServicePrincipal"}
+    add_event(
+        snap,
+        "app-policy",
+        "Add OperationApprovalPolicyExclusion",
+        category="Role",
+        activity="Add exclusion to access policy",
+        resources=[*policy, app],
+    )
+    request = [{"resourceId": "req-1", "type": "OperationApprovalRequest"}]
+    add_event(
+        snap, "app-filer", "Create OperationApprovalRequest", category="Role", resources=request
+    )
+
+    found = row(snap, "app-policy")
+    assert found.verdict is Verdict.WILL_BE_BLOCKED
+    (workload,) = found.workloads
+    assert (workload.policy_type, workload.label, workload.writes, workload.coverage) == (
+        "operationApprovalPolicy",
+        "MAA access policies (always protected)",
+        1,
+        Coverage.PROTECTED,
+    )
+    assert workload.gating_policies == ()
+    assert [way.kind for way in found.ways_out] == [WayOutKind.APPROVAL_FLOW]
+    assert "app-filer" not in verdicts(snap)

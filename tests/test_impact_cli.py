@@ -138,7 +138,8 @@ def test_several_outputs_and_an_empty_stdout(
         "summary.txt",
     )
     report = report_of(verdict_tenant())
-    assert (code, out, err) == (1, "", "")
+    written = ("impact.html", "out/impact.data", "report.JSON", "summary.txt")
+    assert (code, out, err) == (1, "", "".join(f"wrote {name}\n" for name in written))
     assert (tmp_path / "impact.html").read_bytes() == render(report, ImpactFormat.HTML).encode()
     assert (tmp_path / "out/impact.data").read_bytes() == render(report, ImpactFormat.CSV).encode()
     assert (tmp_path / "report.JSON").read_bytes() == render(report, ImpactFormat.JSON).encode()
@@ -166,7 +167,8 @@ def test_format_and_output_together(tmp_path: Path, capsys: pytest.CaptureFixtur
         (
             ["-o", "impact.xlsx"],
             "error: -o 'impact.xlsx': cannot tell the format from the file name",
-            "hint: write FORMAT=FILE, with FORMAT one of table, json, csv, html",
+            "hint: write FORMAT=FILE, with FORMAT one of table, json, csv, html, or end the "
+            "name in .json, .html, .htm, .csv or .txt",
         ),
         (["-o", "html="], "error: -o 'html=': no file after '='", "hint: e.g. -o html=impact.html"),
         (["-o", ""], "error: -o needs a file name", "hint: e.g. -o impact.html"),

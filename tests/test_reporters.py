@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import importlib
 import io
+import json
 import os
 import re
 import subprocess
@@ -40,6 +41,12 @@ PIPE = "| pipe"
 SP_NAME = ANSI + "Patch Pipeline"
 JUSTIFICATION = "<i>" + ANSI  # short enough to fail MAA303, so SARIF carries its evidence
 SGR = re.compile(r"\x1b\[[0-9;]*m")
+# Ids a spreadsheet would run as formulas, for the policy, group and request that keep none.
+HOSTILE_IDS = {
+    "pol-scripts": '=HYPERLINK("http://x")',
+    "grp-approvers": "+SUM(1+1)",
+    "req-good": "@cmd|' /C calc'!A0",
+}
 
 
 def test_every_output_format_has_a_reporter_module_with_render() -> None:
@@ -120,7 +127,10 @@ def hostile_result() -> ScanResult:
     requests["req-self"]["requestJustification"] = JUSTIFICATION
     users = {user["id"]: user for user in document["users"]}
     users["usr-carol"]["displayName"] = MARKUP + ANSI
-    return scan(document)
+    encoded = json.dumps(document)
+    for plain, hostile in HOSTILE_IDS.items():
+        encoded = encoded.replace(json.dumps(plain), json.dumps(hostile))
+    return scan(json.loads(encoded))
 
 
 def _finding(report: dict[str, Any], rule_id: str, resource_id: str) -> dict[str, Any]:
@@ -200,6 +210,9 @@ def test_csv_neutralises_formulas_and_controls() -> None:
     assert secret["resource_name"] == "\\x1b[2JPatch Pipeline"
     cells = [cell for row in rows for cell in row.values()]
     assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    ids = {row["resource_id"] for row in rows}
+    assert {"'" + hostile for hostile in HOSTILE_IDS.values()} <= ids
+    assert not set(HOSTILE_IDS.values()) & ids
 
 
 def test_junit_parses_and_holds_no_control_characters() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from test_reporters_support import (
@@ -14,7 +15,7 @@ from test_reporters_support import (
 )
 
 from maa_guard.catalogue import load_catalogue
-from maa_guard.config import RuleSettings
+from maa_guard.config import RuleSettings, SuppressionEntry
 from maa_guard.model import Severity
 from maa_guard.reporters import RenderOptions
 
@@ -163,3 +164,65 @@ def test_artifact_uri_is_the_percent_encoded_logical_path() -> None:
     role = results[("MAA103", _fqn("accessPolicy", "pol roles/ü<x>"))]
     uri = role["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert uri == f"tenant/{TENANT_ID}/accessPolicy/pol%20roles/%C3%BC%3Cx%3E"
+
+
+# Bidirectional embeddings, overrides, isolates and marks, the Arabic letter mark, zero-width
+# space, (non-)joiner, word joiner and byte order mark: each could disguise a finding in a view.
+HIDING = (
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    "\u200e\u200f\u061c\u200b\u200c\u200d\u2060\ufeff"
+)
+HIDING_SHOWN = (
+    "\\u202a\\u202b\\u202c\\u202d\\u202e\\u2066\\u2067\\u2068\\u2069"
+    "\\u200e\\u200f\\u061c\\u200b\\u200c\\u200d\\u2060\\ufeff"
+)
+VIEWER_KEYS = ("text", "markdown", "name", "fullyQualifiedName", "justification")
+
+
+def _viewer_strings(node: Any) -> list[str]:
+    """Every string a code-scanning view shows: messages, rule texts, names, justifications."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "properties":
+                continue
+            found += [value] if key in VIEWER_KEYS and isinstance(value, str) else []
+            found += _viewer_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _viewer_strings(value)
+    return found
+
+
+def test_viewer_text_shows_bidi_and_zero_width_characters_as_escapes() -> None:
+    document = tenant_document()
+    document["tenant"]["display_name"] = "Contoso" + HIDING
+    groups = {group["id"]: group for group in document["groups"]}
+    groups["grp-helpdesk"]["displayName"] = "Help" + HIDING + "desk"
+    reason = "frozen" + HIDING
+    suppressions = (SuppressionEntry("MAA304", "req-pending", reason, date(2026, 12, 31)),)
+    result = scan(document, suppressions=suppressions)
+    log = sarif(result)
+    viewer = _viewer_strings(log)
+    assert viewer and not [text for text in viewer if set(text) & set(HIDING)]
+    results = _results(log)
+    message = next(
+        f.message
+        for f in result.findings
+        if (f.rule_id, f.resource.id) == ("MAA204", "grp-helpdesk")
+    )
+    shown = results[("MAA204", _fqn("group", "grp-helpdesk"))]
+    assert shown["message"]["text"] == f"group Help{HIDING_SHOWN}desk: {message}"
+    assert shown["locations"][0]["logicalLocations"][0]["name"] == f"Help{HIDING_SHOWN}desk"
+    pending = results[("MAA304", _fqn("approvalRequest", "req-pending"))]
+    assert pending["suppressions"][0]["justification"] == "frozen" + HIDING_SHOWN
+    run = log["runs"][0]
+    assert run["properties"]["tenant"]["displayName"] == "Contoso" + HIDING  # data: exact
+
+
+def test_viewer_text_keeps_other_characters() -> None:
+    document = tenant_document()
+    groups = {group["id"]: group for group in document["groups"]}
+    groups["grp-helpdesk"]["displayName"] = "Hélp\U0001f600 \\u202e <b>"
+    shown = _results(sarif(scan(document)))[("MAA204", _fqn("group", "grp-helpdesk"))]
+    assert shown["locations"][0]["logicalLocations"][0]["name"] == "Hélp\U0001f600 \\u202e <b>"

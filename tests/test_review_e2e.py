@@ -1,14 +1,17 @@
 """`maa-guard review APP` live: the real CLI, credential and Graph stack against the emulator.
 
 The tenant's dates are relative to the real clock, because the command judges credentials and
-staleness as of now. No test waits on the clock.
+staleness as of now. No test waits on the clock. Every test runs against both emulator profiles
+(``tests/profiles.py``): ``default`` serves the exclusion property, ``published`` does not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs
@@ -26,6 +29,7 @@ from builders import (
     registration,
     secret,
 )
+from profiles import PROFILES, VARIANT_NAMES, VARIANTS, Variant
 
 from maa_guard.cli import main
 from maa_guard.collect import GraphClient, StaticTokenCredential, resolve_endpoint
@@ -97,9 +101,22 @@ def reader(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setenv("MAA_GUARD_ACCESS_TOKEN", READER_TOKEN)
 
 
+@pytest.fixture(params=PROFILES)
+def profile(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 @pytest.fixture
-def emulator(reader: None) -> Iterator[Emulator]:
-    with Emulator(fixture_from_snapshot(SNAPSHOT), throttle=False) as running:
+def emulator(reader: None, profile: str) -> Iterator[Emulator]:
+    with serving(profile) as running:
+        yield running
+
+
+@contextmanager
+def serving(profile: str, fixture: Json | None = None, **options: Any) -> Iterator[Emulator]:
+    tenant = fixture_from_snapshot(SNAPSHOT) if fixture is None else fixture
+    with Emulator(tenant, throttle=False, profile=profile, fixed_tokens=True, **options) as running:
         yield running
 
 
@@ -122,7 +139,7 @@ def reasons(document: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def test_an_app_with_a_client_secret_and_no_workload_ca(
-    emulator: Emulator, capsys: pytest.CaptureFixture[str]
+    emulator: Emulator, profile: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, document = run(capsys, SECRET_APP, *live(emulator.url))
     assert (code, document["verdict"], document["complete"]) == (
@@ -140,8 +157,9 @@ def test_an_app_with_a_client_secret_and_no_workload_ca(
         ),
     ]
     assert document["reasons"][0]["fix"].startswith("- Move the automation to a certificate")
+    # ``published`` without trust cannot tell: an exclusion may predate the audit log.
     assert [(p["id"], p["already_excluded"]) for p in document["excluded_from"]] == [
-        ("pol-app", False)
+        ("pol-app", {"default": False, "published": None}[profile])
     ]
     assert [(c["kind"], c["key_id"]) for c in document["app"]["credentials"]] == [
         ("clientSecret", "secret-1")
@@ -195,10 +213,10 @@ def test_the_review_reads_only_and_asks_for_one_app(
 
 
 def test_a_missing_permission_is_incomplete_never_ok(
-    reader: None, capsys: pytest.CaptureFixture[str]
+    reader: None, profile: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     faults = {"deny": {"identity/conditionalAccess/policies": "Policy.Read.All"}}
-    with Emulator(fixture_from_snapshot(SNAPSHOT), throttle=False, faults=faults) as denied:
+    with serving(profile, faults=faults) as denied:
         code, document = run(capsys, FED_APP, *live(denied.url))
     assert (code, document["verdict"], document["complete"]) == (
         EXIT_INCOMPLETE,
@@ -213,13 +231,16 @@ def test_a_missing_permission_is_incomplete_never_ok(
 
 
 def test_the_app_lookup_denied_is_incomplete(
-    reader: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    reader: None,
+    profile: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     fixture = fixture_from_snapshot(SNAPSHOT)
     roles = [r for r in READER_ROLES if r not in ("Application.Read.All", "Directory.Read.All")]
     fixture["tokens"]["no-apps"] = {"kind": "application", "appId": FED_APP, "roles": roles}
     monkeypatch.setenv("MAA_GUARD_ACCESS_TOKEN", "no-apps")
-    with Emulator(fixture, throttle=False) as denied:
+    with serving(profile, fixture) as denied:
         assert main(["review", FED_APP, *live(denied.url)]) == EXIT_INCOMPLETE
         audit = [r for r in denied.requests if "auditEvents" in r.path]
     captured = capsys.readouterr()
@@ -264,10 +285,10 @@ def test_by_service_principal_object_id(
 
 
 def test_sign_in_fallback_when_the_report_is_denied(
-    reader: None, capsys: pytest.CaptureFixture[str]
+    reader: None, profile: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     faults = {"deny": {"reports/servicePrincipalSignInActivities": "AuditLog.Read.All"}}
-    with Emulator(fixture_from_snapshot(SNAPSHOT), throttle=False, faults=faults) as denied:
+    with serving(profile, faults=faults) as denied:
         code, document = run(capsys, FED_APP, *live(denied.url))
         signins = [r for r in denied.requests if r.path == "/beta/auditLogs/signIns"]
     assert (code, document["verdict"]) == (EXIT_OK, "ok")
@@ -289,9 +310,13 @@ def collect(url: str, ref: str) -> Snapshot:
     return asyncio.run(go())
 
 
+# The tenant excludes nobody: ``default`` serves the property empty, ``published`` not at all.
+EXCLUSIONS_STATE = {"default": SourceState.COMPLETE, "published": SourceState.PARTIAL}
+
+
 @pytest.mark.parametrize("app_id", [SECRET_APP, FED_APP])
 def test_a_live_review_equals_the_offline_review_of_the_same_tenant(
-    emulator: Emulator, app_id: str
+    emulator: Emulator, profile: str, app_id: str
 ) -> None:
     collected = collect(emulator.url, app_id)
     assert [sp.app_id for sp in collected.service_principals] == [app_id]
@@ -301,11 +326,13 @@ def test_a_live_review_equals_the_offline_review_of_the_same_tenant(
         "conditional_access": SourceState.COMPLETE,
         "audit_events": SourceState.COMPLETE,
         "sign_in_activity": SourceState.COMPLETE,
-        "exclusions": SourceState.PARTIAL,  # no policy carries the exclusions property
+        "exclusions": EXCLUSIONS_STATE[profile],
     }
     assert collected.tenant.id == TENANT_ID
     live_review = review_app(collected, app_id, Settings())
-    offline = review_app(SNAPSHOT, app_id, Settings())
+    # The same tenant, with its exclusions read as completely as the live collection read them.
+    as_read = {**SNAPSHOT.sources, "exclusions": collected.sources["exclusions"]}
+    offline = review_app(dataclasses.replace(SNAPSHOT, sources=as_read), app_id, Settings())
     assert live_review == offline
 
 
@@ -323,25 +350,54 @@ def test_progress_names_each_source_a_review_reads(
     ]
 
 
-def test_a_live_review_knows_an_exclusion_added_before_the_window() -> None:
+DEMO = load_snapshot(demo_path("snapshot.json"))
+
+
+def demo_now() -> datetime:
+    return min(r.request_date_time for r in DEMO.approval_requests)
+
+
+def test_a_live_review_knows_an_exclusion_added_before_the_window(profile: str) -> None:
     """The demo's Remediation Script Publisher was excluded in May, known only from the audit
     log: a 30-day review still shows it as already excluded from the scripts policy."""
-    demo = load_snapshot(demo_path("snapshot.json"))
     publisher = "655cf484-0a06-4291-b237-96c21b609bde"
-    first_request = min(r.request_date_time for r in demo.approval_requests)
-    with Emulator(fixture_from_snapshot(demo), throttle=False, now=lambda: first_request) as served:
+    with serving(profile, fixture_from_snapshot(DEMO), now=demo_now) as served:
 
         async def go() -> Snapshot:
             endpoint = resolve_endpoint("global", served.url)
             async with GraphClient(StaticTokenCredential(READER_TOKEN), endpoint) as client:
                 return await collect_for_review(
-                    client, publisher, Settings(), 30, now=demo.collected_at
+                    client, publisher, Settings(), 30, now=DEMO.collected_at
                 )
 
         collected = asyncio.run(go())
-    assert collected.sources["exclusions"].state is SourceState.COMPLETE
+    assert collected.sources["exclusions"].state is EXCLUSIONS_STATE[profile]
     assert [
         (p.display_name, [e.source.value for e in p.exclusions])
         for p in collected.policies
         if p.exclusions
     ] == [("Scripts and remediations", ["audit-log"])]
+
+
+# ``already_excluded`` of the policies a review assesses for Patch My PC Cloud (its app writes):
+# the tenant excludes it from Apps - Windows by a change older than the audit log, and the demo
+# configuration declares that exclusion. Without a property and without trust nobody can tell.
+ALREADY_EXCLUDED = {"default": True, "published": None, "published-trusted": True}
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_NAMES)
+def test_a_live_review_marks_an_exclusion_the_app_already_has(
+    variant: Variant,
+    reader: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in variant.environ.items():
+        monkeypatch.setenv(name, value)
+    config = ["--config", str(demo_path("maa-guard.toml")), "--days", "200"]
+    with serving(variant.profile, fixture_from_snapshot(DEMO), now=demo_now) as served:
+        code, document = run(capsys, "Patch My PC Cloud", *live(served.url, *config))
+    assert (code, document["verdict"]) == (EXIT_FINDINGS, "do-not-exclude")
+    assert [(p["display_name"], p["already_excluded"]) for p in document["excluded_from"]] == [
+        ("Apps - Windows", ALREADY_EXCLUDED[variant.name])
+    ]

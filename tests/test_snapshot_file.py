@@ -177,7 +177,7 @@ def test_unrecorded_source_counts_as_failed() -> None:
         ),
         (
             lambda d: d["sources"].update(groups={"state": "done"}),
-            "snap.json: sources.groups.state: expected one of complete, partial, failed, "
+            "snap.json: sources.groups.state: expected one of complete, partial, failed, declared, "
             "got the string 'done'",
         ),
         (

@@ -76,7 +76,7 @@ def emulator(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("MAA_GUARD_STATE", str(tmp_path / "state.db"))
     (tmp_path / "maa-guard.toml").write_text(HTTP_RECEIVERS, encoding="utf-8")
-    with Emulator(tenant, throttle=False) as running:
+    with Emulator(tenant, throttle=False, fixed_tokens=True) as running:
         yield running
 
 
@@ -280,7 +280,7 @@ def test_scan_tells_a_new_failing_finding_routed_by_type_and_severity(
     )
     now = min(r.request_date_time for r in demo.approval_requests)
     group = "2f991ba4-2604-497e-afa9-3c9b0d4f500c"  # three approvers: MAA202 passes
-    with Emulator(fixture_from_snapshot(demo), now=lambda: now) as emulator:
+    with Emulator(fixture_from_snapshot(demo), now=lambda: now, fixed_tokens=True) as emulator:
         args = [*watch_args(emulator, "--scan", "--days", "365", "--state", "s.db")]
         main(args)
         members = [

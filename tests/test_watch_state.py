@@ -46,8 +46,8 @@ def to(*receivers: str):  # type: ignore[no-untyped-def]
 def test_own_tables_and_schema_row_beside_another_components_tables(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with sqlite3.connect(path) as other:  # the change workflow's store, in the same file
-        other.execute("CREATE TABLE approval_requests (id TEXT PRIMARY KEY)")
-        other.execute("INSERT INTO approval_requests VALUES ('kept')")
+        other.execute("CREATE TABLE changes (id TEXT PRIMARY KEY)")
+        other.execute("INSERT INTO changes VALUES ('kept')")
     with WatchStore.open(path) as store:
         assert store.schema_version() == SCHEMA_VERSION == 1
     with sqlite3.connect(path) as db:
@@ -55,13 +55,13 @@ def test_own_tables_and_schema_row_beside_another_components_tables(tmp_path: Pa
             r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
         )
         assert tables == [
-            "approval_requests",
+            "changes",
             "watch_event",
             "watch_observation",
             "watch_outbox",
             "watch_schema",
         ]
-        assert db.execute("SELECT id FROM approval_requests").fetchall() == [("kept",)]
+        assert db.execute("SELECT id FROM changes").fetchall() == [("kept",)]
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     with WatchStore.open(path) as store:  # opening again migrates nothing
         assert store.schema_version() == 1

@@ -298,10 +298,12 @@ def open_watch(
 
 
 @contextmanager
-def make_rig(tmp_path: Path, smtp: Smtp | None = None) -> Iterator[Rig]:
+def make_rig(tmp_path: Path, smtp: Smtp | None = None, profile: str = "default") -> Iterator[Rig]:
     clock = Clock()
     receivers = {name: Receiver().start() for name in ("teams", "slack", "hook")}
-    with Emulator(fixture(), throttle=False, now=clock) as emulator:
+    with Emulator(
+        fixture(), throttle=False, now=clock, fixed_tokens=True, profile=profile
+    ) as emulator:
         rig = Rig(
             emulator=emulator,
             clock=clock,

@@ -231,3 +231,40 @@ def test_policies_protecting_a_workload() -> None:
         "p-deviceWipe",
     ]
     assert policies_protecting(WORKLOADS_BY_NAME["tenantConfiguration"], policies) == []
+
+
+# ---- MAA's own events and access-policy changes ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("e", "maa_event", "write", "resubmission"),
+    [
+        (event("Create OperationApprovalRequest", category="Role"), True, False, False),
+        (event("Approve OperationApprovalRequest", category="Role"), True, False, False),
+        (event("Complete OperationApprovalRequest", category="Role"), True, False, True),
+        (event("Pass OperationApprovalRequest", category="Role"), True, False, False),
+        (
+            event(
+                "Add OperationApprovalPolicyExclusion",
+                activity="Add exclusion to access policy",
+                resource_types=("OperationApprovalPolicy", "ServicePrincipal"),
+            ),
+            True,
+            False,
+            False,
+        ),
+        (event("Patch OperationApprovalPolicy", category="Role"), False, True, False),
+        (event("Create MobileApp", category="Application"), False, True, False),
+    ],
+)
+def test_maa_own_events_are_not_writes(
+    e: AuditEvent, maa_event: bool, write: bool, resubmission: bool
+) -> None:
+    from maa_guard.workloads import is_maa_event, is_resubmission
+
+    assert (is_maa_event(e), is_write(e), is_resubmission(e)) == (maa_event, write, resubmission)
+
+
+def test_an_access_policy_change_is_its_own_always_protected_workload() -> None:
+    found = classified(event("Patch OperationApprovalPolicy", category="Role"))
+    assert found == ("operationApprovalPolicy", {"operationApprovalPolicy"})

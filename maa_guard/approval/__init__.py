@@ -16,10 +16,11 @@ The four steps Microsoft documents for an application writing to an MAA-protecte
     elif not outcome.approval_happened:                   # applied at once: not protected,
         ...                                               # or this application is excluded
 
-This package is the only code in maa-guard that sends writes, and it never approves or
-rejects a request. Every change is recorded in a SQLite state file before it is sent, and its
-approval code before anyone is told; a write is never resent blindly. ``docs/approval.md``
-describes the commands, exit codes, the state file and reconciliation.
+This package is the only code in maa-guard that sends writes, and it never approves, rejects
+or cancels an approval: such a write raises :class:`ApprovalActionRefused` (exit 2). Every
+change is recorded in a SQLite state file before it is sent, and its approval code before
+anyone is told; a write is never resent blindly. ``docs/approval.md`` describes the commands,
+exit codes, the state file and reconciliation.
 
 Importing this package has no side effects and does not import the Graph stack.
 """
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from maa_guard.approval.classify import Classification, Verdict, classify
 from maa_guard.approval.errors import (
+    ApprovalActionRefused,
     CodeError,
     DuplicateRequest,
     JustificationError,
@@ -90,6 +92,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "MAX_JUSTIFICATION",
     "REFERENCE_LENGTH",
+    "ApprovalActionRefused",
     "ApprovalClient",
     "Backoff",
     "Classification",

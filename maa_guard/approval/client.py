@@ -1,9 +1,10 @@
 """The MAA write protocol: submit with a justification, follow, complete with the code, cancel.
 
-The only code in maa-guard that sends writes, and it never approves or rejects: approval is a
-person's job in the Intune admin center. Every write is sent once; when no usable answer comes
-back (5xx, timeout, connection error) the request list is read before anything else happens,
-and the outcome is reported, never guessed.
+The only code in maa-guard that sends writes, and it never approves, rejects or cancels an
+approval (a write that would is refused, exit 2; ``cancel`` withdraws one's own request through
+``cancelMyRequest``): approval is a person's job in the Intune admin center. Every write is
+sent once; when no usable answer comes back (5xx, timeout, connection error) the request list
+is read before anything else happens, and the outcome is reported, never guessed.
 
 The API is synchronous. Each client runs its own event loop; from async code, call it through
 ``asyncio.to_thread``.
@@ -45,7 +46,7 @@ from maa_guard.approval.model import (
     RequestStatus,
     TrackedChange,
 )
-from maa_guard.approval.remote import REQUESTS_PATH, fetch_request
+from maa_guard.approval.remote import fetch_request
 from maa_guard.approval.state import StateStore, StoredChange
 from maa_guard.approval.submission import Submission
 from maa_guard.approval.transport import (
@@ -54,7 +55,13 @@ from maa_guard.approval.transport import (
     TokenCredential,
     WriteSender,
 )
-from maa_guard.approval.write import WriteRequest, body_digest
+from maa_guard.approval.write import (
+    CANCEL_MY_REQUEST,
+    WriteRequest,
+    body_digest,
+    check_url,
+    refuse_approval_writes,
+)
 from maa_guard.collect import Endpoint, GraphClient
 from maa_guard.reporters.text import one_line
 
@@ -135,6 +142,7 @@ class ApprovalClient:
         its code is committed to the state file) or :class:`Completed` (applied at once, with
         ``approval_happened=False``). Raises :class:`WriteRefused` (exit 1),
         :class:`OutcomeUnknown` (exit 3), or a usage error (exit 2) before anything is sent."""
+        refuse_approval_writes(write.method, write.url, write.body)
         reference = new_reference()
         text = tagged(justification, reference)
         self.recover()
@@ -263,6 +271,9 @@ class ApprovalClient:
                 "exact body to resend",
             )
         self._check_same_target(stored)
+        # A row edited by hand is held to the rules a new write is held to.
+        refuse_approval_writes(stored.tracked.method, stored.tracked.url)
+        check_url(stored.tracked.url)
         if body_digest(stored.body) != stored.body_digest:
             raise StateError(
                 f"the stored body of change {stored.tracked.change_id} does not match its digest",
@@ -316,7 +327,7 @@ def _b64(text: str) -> str:
 
 
 def _cancel_url() -> str:
-    return f"/beta{REQUESTS_PATH}/cancelMyRequest"
+    return CANCEL_MY_REQUEST
 
 
 def _json_body(answer: Answer) -> Any:

@@ -3,7 +3,8 @@
 - exit 1 (``WriteRefused``, ``NotApproved``): the service answered, and not with what was asked
   (a duplicate, a refusal, a request that was rejected, cancelled or expired).
 - exit 2 (``UsageError`` / ``InputError`` subclasses): bad input, found before anything is sent
-  or written: a justification, a code, a URL, a body, the state file, an unknown code.
+  or written: a justification, a code, a URL, a body, the state file, an unknown code, a write
+  that acts on approvals.
 - exit 3 (``OutcomeUnknown``): no usable answer, and the request list could not settle it.
 """
 
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
     from maa_guard.approval.classify import Classification
     from maa_guard.approval.model import DuplicateMatch, RequestState
 
+NEVER_APPROVES = "maa-guard never approves, rejects or cancels approvals; use the admin center"
+NEVER_APPROVES_HINT = (
+    "an approver decides in the Intune admin center (Tenant administration > Multi Admin "
+    "Approval); to withdraw your own request: maa-guard requests cancel CODE"
+)
+
 
 class JustificationError(UsageError):
     """Empty, or longer than MAA accepts; raised before anything is sent or written."""
@@ -30,6 +37,15 @@ class JustificationError(UsageError):
 
 class CodeError(UsageError):
     """An approval code that is not a GUID."""
+
+
+class ApprovalActionRefused(UsageError):
+    """A write that would approve, reject or cancel an MAA approval (or otherwise write to
+    approval requests): maa-guard never sends one; only ``cancelMyRequest`` through
+    ``requests cancel``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, NEVER_APPROVES_HINT)
 
 
 class StateError(InputError):

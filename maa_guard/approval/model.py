@@ -87,8 +87,14 @@ class RequestState:
     expires_at: datetime | None = None
     last_modified: datetime | None = None
     policy_types: tuple[str, ...] = ()
-    # ``payloadId``, undocumented but seen in live answers: the object the request is for.
+    # ``payload*``, undocumented but seen in live answers: the object the request is for
+    # (``payloadId``), its type, subtype and name, and the operation (Create, Update, Delete,
+    # Action, ...).
     payload_id: str = ""
+    payload_type: str = ""
+    payload_subtype: str = ""
+    payload_operation: str = ""
+    payload_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,10 @@
 """Settling what a crash or a lost answer left open, from the service's request list.
 
-- A row in ``sending`` or ``unknown`` without a code: the request whose justification carries
-  the row's reference gives the code. None found: a ``sending`` row is left alone while it may
-  still be in flight in another command (younger than the write timeout plus a minute), then
-  becomes ``unknown``.
+- A row in ``sending`` or ``unknown`` without a code: the one request for the same object and
+  operation (``payloadId`` and ``payloadOperation``, when the service reports them), else the
+  request whose justification carries the row's reference, gives the code. None found: a
+  ``sending`` row is left alone while it may still be in flight in another command (younger
+  than the write timeout plus a minute), then becomes ``unknown``.
 - A row in ``completing``: ``completed`` on the service settles it; still ``approved`` once it is
   no longer in flight puts it back to ``pending`` (completing again is safe: a code works once).
 - Any row with a code: its status is refreshed; rejected, cancelled and expired close it.
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from maa_guard.approval.classify import Classification
 from maa_guard.approval.errors import OutcomeUnknown
-from maa_guard.approval.match import find_by_reference, find_duplicate
+from maa_guard.approval.justification import reference_in
+from maa_guard.approval.match import entity_id, find_by_reference, find_duplicate
 from maa_guard.approval.model import (
     Completed,
     DuplicateMatch,
@@ -44,6 +46,8 @@ _PHASE_OF = {
     RequestStatus.COMPLETED: Phase.COMPLETED,
 }
 _MOVABLE = (Phase.SENDING, Phase.UNKNOWN, Phase.PENDING, Phase.COMPLETING)
+# payloadOperation by HTTP method; a POST to an object's action path is an action.
+_OPERATIONS = {"PATCH": "update", "PUT": "update", "DELETE": "delete"}
 _RETRY_HINT = (
     "run 'maa-guard requests complete CODE' again: a code works once, so the change cannot be "
     "applied twice"
@@ -104,7 +108,7 @@ def _settle(
 
 def _find_code(client: ClientSession, row: StoredChange, requests: Sequence[RequestState]) -> bool:
     tracked = row.tracked
-    found = find_by_reference(requests, tracked.change_id, row.requestor)
+    found, how = _filed_request(client, row, requests)
     if found is not None:
         return client.record(
             tracked.change_id,
@@ -113,7 +117,7 @@ def _find_code(client: ClientSession, row: StoredChange, requests: Sequence[Requ
             phase=_PHASE_OF.get(found.status, Phase.PENDING),
             code=found.code,
             status=found.status,
-            outcome=f"code recovered from the request list by reference {tracked.change_id}",
+            outcome=f"code recovered from the request list {how}",
         )
     if tracked.phase is not Phase.SENDING or not _stale(client, tracked):
         return False
@@ -124,6 +128,75 @@ def _find_code(client: ClientSession, row: StoredChange, requests: Sequence[Requ
         outcome="no answer was recorded and no approval request carries its reference: it was "
         "not sent, was refused, or was applied without approval",
     )
+
+
+def _filed_request(
+    client: ClientSession, row: StoredChange, requests: Sequence[RequestState]
+) -> tuple[RequestState | None, str]:
+    """The request a row without a code filed, and how it was recognised."""
+    found = find_by_payload(client, row, requests)
+    if found is not None:
+        return found, f"by its object and operation ({found.payload_operation} {found.payload_id})"
+    change_id = row.tracked.change_id
+    return find_by_reference(requests, change_id, row.requestor), f"by reference {change_id}"
+
+
+def find_by_payload(
+    client: ClientSession, row: StoredChange, requests: Sequence[RequestState]
+) -> RequestState | None:
+    """The one active request whose ``payloadId`` is the write's target and whose
+    ``payloadOperation`` is its operation, filed by this caller, with this change's
+    justification (or none shown, or a shortened one) and not holding another tracked change's
+    code. MAA keeps one active request per object, so a match is this write's request unless
+    another client of the same identity filed one for the object. None when there is no such
+    request or several, and for a create (no object yet): the reference then decides."""
+    tracked = row.tracked
+    target, operations = entity_id(tracked.url).lower(), payload_operations(tracked)
+    if not target or not operations:
+        return None
+    found = [
+        request
+        for request in requests
+        if request.status.active
+        and request.payload_id.lower() == target
+        and request.payload_operation.lower() in operations
+        and _same_justification(request.justification, row)
+        and _filed_by(request, row.requestor)
+        and not _held_by_another(client, request.code, tracked.change_id)
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def payload_operations(tracked: TrackedChange) -> frozenset[str]:
+    """The ``payloadOperation`` values (lower case) a write can be filed as."""
+    if tracked.method.upper() != "POST":
+        operation = _OPERATIONS.get(tracked.method.upper())
+        return frozenset({operation}) if operation else frozenset()
+    segments = [s for s in tracked.url.split("?", 1)[0].split("/") if s]
+    if segments and segments[0] in ("beta", "v1.0"):
+        segments = segments[1:]
+    # POST .../{id}/wipe: an action (some answers name it: Assign, Wipe)
+    return frozenset({"action", segments[3].lower()}) if len(segments) >= 4 else frozenset()
+
+
+def _same_justification(shown: str, row: StoredChange) -> bool:
+    """The text this change sent (it carries the change's reference), a beginning of it, or
+    nothing: a text with another reference or other words is another write's request."""
+    text = shown.strip()
+    if reference_in(text) is not None:
+        return reference_in(text) == row.tracked.change_id
+    return row.justification.startswith(text)
+
+
+def _filed_by(request: RequestState, requestor: str) -> bool:
+    if not requestor or request.requestor is None:
+        return True
+    return request.requestor.id.lower() == requestor.lower()
+
+
+def _held_by_another(client: ClientSession, code: str, change_id: str) -> bool:
+    stored = client.state.by_code(code)
+    return stored is not None and stored.tracked.change_id != change_id
 
 
 def _stale(client: ClientSession, tracked: TrackedChange) -> bool:

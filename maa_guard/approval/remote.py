@@ -51,6 +51,10 @@ def parse_request(raw: Mapping[str, Any]) -> RequestState:
         last_modified=_moment(raw.get("lastModifiedDateTime")),
         policy_types=_strings(raw.get("requiredOperationApprovalPolicyTypes")),
         payload_id=_text(raw.get("payloadId")),
+        payload_type=_text(raw.get("payloadType")),
+        payload_subtype=_text(raw.get("payloadSubtype")),
+        payload_operation=_text(raw.get("payloadOperation")),
+        payload_name=_text(raw.get("payloadName")),
     )
 
 

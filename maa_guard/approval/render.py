@@ -8,6 +8,7 @@ JSON keeps exact strings, since ``json.dumps`` escapes what needs escaping.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,7 @@ from maa_guard.approval.model import (
     TrackedChange,
 )
 from maa_guard.reporters.console import console_text, text_console
+from maa_guard.reporters.layout import Cell, CellValue, Column, Role
 from maa_guard.snapshot.codec import format_datetime
 
 _STYLES = {"ok": "bold green", "warn": "bold yellow", "fail": "bold red"}
@@ -32,8 +34,11 @@ _STATUS_STYLE = {
     RequestStatus.NEEDS_APPROVAL: "warn",
     RequestStatus.UNKNOWN: "warn",
 }
-_UNBROKEN = frozenset({"change", "created", "phase", "code", "status", "expires"})
-NEXT_STEPS = "'maa-guard requests wait {code}', then 'maa-guard requests complete {code}'"
+# Table columns that head a block; values a person copies (never cut, alone on a line in a
+# block); short values a table keeps on one line.
+_HEAD = frozenset({"phase", "status"})
+_COPIED = frozenset({"change", "code", "next", "held by request"})
+_UNBROKEN = frozenset({"created", "expires"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +49,7 @@ class Report:
     tone: str
     document: dict[str, Any]
     fields: tuple[tuple[str, str], ...] = ()
-    table: tuple[tuple[str, ...], ...] = ()
+    table: tuple[tuple[CellValue, ...], ...] = ()  # the header, then the rows
     notes: tuple[str, ...] = field(default=())
 
 
@@ -69,7 +74,24 @@ def state_document(state: RequestState) -> dict[str, Any]:
         "expiresAt": _moment(state.expires_at),
         "lastModified": _moment(state.last_modified),
         "policyTypes": list(state.policy_types),
+        "payloadId": state.payload_id,
+        "payloadType": state.payload_type,
+        "payloadSubtype": state.payload_subtype,
+        "payloadOperation": state.payload_operation,
+        "payloadName": state.payload_name,
     }
+
+
+def describe_target(state: RequestState) -> str:
+    """``Update MobileApp 'Contoso VPN' (m1)`` from the undocumented ``payload*`` properties;
+    empty when the service reports none."""
+    kind = state.payload_type.rsplit(".", 1)[-1]
+    if state.payload_subtype:
+        kind = f"{kind} ({state.payload_subtype})" if kind else state.payload_subtype
+    name = repr(state.payload_name) if state.payload_name else ""
+    object_id = f"({state.payload_id})" if state.payload_id else ""
+    parts = (state.payload_operation, kind, name, object_id)
+    return " ".join(part for part in parts if part)
 
 
 def change_document(change: TrackedChange) -> dict[str, Any]:
@@ -92,18 +114,32 @@ def change_document(change: TrackedChange) -> dict[str, Any]:
 # ---- reports --------------------------------------------------------------------------------
 
 
-def pending_report(pending: Pending, warnings: Sequence[str] = ()) -> Report:
+def next_steps(code: str, flags: Sequence[str] = ()) -> tuple[str, str]:
+    """The commands that follow a pending request, shell-quoted: ``flags`` (the connection and
+    the state file in use) go on each, so a person can paste them as they are."""
+    return (
+        shlex.join(["maa-guard", "requests", "wait", code, *flags]),
+        shlex.join(["maa-guard", "requests", "complete", code, *flags]),
+    )
+
+
+def pending_report(
+    pending: Pending, warnings: Sequence[str] = (), steps: Sequence[str] | None = None
+) -> Report:
+    """``steps``: the commands to run next (default :func:`next_steps` without flags)."""
     state = pending.state
+    commands = list(next_steps(pending.code) if steps is None else steps)
     document = {
         "outcome": "pending",
         "change": pending.change_id,
         "code": pending.code,
         "request": state_document(state) if state else None,
+        "next": commands,
         "warnings": list(warnings),
     }
     rows = [("code", pending.code), ("change", pending.change_id)]
     rows += _state_rows(state) if state else []
-    rows.append(("next", NEXT_STEPS.format(code=pending.code)))
+    rows += [("next", command) for command in commands]
     title = f"MAA filed approval request {pending.code}: another administrator must approve it"
     return Report(title, "warn", document, tuple(rows))
 
@@ -166,7 +202,7 @@ def changes_report(changes: Sequence[TrackedChange], notes: Sequence[str] = ()) 
             c.status.value if c.status else "",
             c.code or "",
             c.label,
-            f"{c.method} {c.url}",
+            Cell(c.method, ident=c.url, bracket=False),
         )
         for c in changes
     )
@@ -184,17 +220,19 @@ def _state_rows(state: RequestState, prefix: str = "") -> list[tuple[str, str]]:
         (f"{prefix}requested", _moment(state.requested_at) or ""),
         (f"{prefix}expires", _moment(state.expires_at) or ""),
         (f"{prefix}policy types", ", ".join(state.policy_types)),
+        (f"{prefix}target", describe_target(state)),
     ]
     return [(label, value) for label, value in rows if value]
 
 
 def _request_table(states: Sequence[RequestState]) -> tuple[tuple[str, ...], ...]:
-    header = ("code", "status", "requestor", "justification", "expires")
+    header = ("code", "status", "requestor", "target", "justification", "expires")
     rows = tuple(
         (
             s.code,
             s.status.value,
             s.requestor.describe() if s.requestor else "",
+            describe_target(s),
             s.justification,
             _moment(s.expires_at) or "",
         )
@@ -215,27 +253,32 @@ def render_json(report: Report) -> str:
 
 
 def render_text(report: Report, color: bool, width: int) -> str:
-    from rich import box
-    from rich.table import Table
-
+    """The fields as a grid and the table, or blocks on a narrow terminal; a request code, a
+    change id, a URL or a command to paste is never cut or wrapped inside."""
+    from maa_guard.reporters.layout import fields, table_or_blocks
     from maa_guard.reporters.table import safe
 
     console = text_console(color, width)
     console.print(f"[{_STYLES[report.tone]}]{safe(report.title)}[/]")
     if report.fields:
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="dim", no_wrap=True)
-        grid.add_column(overflow="fold")
-        for label, value in report.fields:
-            grid.add_row(safe(label), safe(value))
-        console.print(grid)
+        pairs = [(label, _field_value(label, value)) for label, value in report.fields]
+        console.print(fields(pairs, width), crop=False)
     if report.table:
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-        for column in report.table[0]:
-            table.add_column(safe(column), overflow="fold", no_wrap=column in _UNBROKEN)
-        for row in report.table[1:]:
-            table.add_row(*(safe(cell) for cell in row))
-        console.print(table)
+        header, *rows = report.table
+        columns = [_column(str(name)) for name in header]
+        console.print(table_or_blocks(columns, rows, width), crop=False)
     for note in report.notes:
         console.print(f"[yellow]warning:[/] {safe(note)}")
     return console_text(console)
+
+
+def _field_value(label: str, value: str) -> CellValue:
+    return Cell(ident=value) if label in _COPIED else value
+
+
+def _column(name: str) -> Column:
+    if name in _HEAD:
+        return Column(name, Role.HEAD)
+    if name in _COPIED:
+        return Column(name, Role.ID, labelled=True)
+    return Column(name, labelled=True, no_wrap=name in _UNBROKEN)

@@ -35,7 +35,8 @@ from maa_guard.approval.model import Phase, RequestStatus, TrackedChange
 from maa_guard.errors import EXIT_INCOMPLETE, MaaGuardError
 from maa_guard.snapshot.codec import format_datetime, parse_datetime
 from maa_guard.storage.sqlite_wal import enable_wal
-from maa_guard.storage.userdata import default_database
+from maa_guard.storage.statefile import WATCH_TABLE_PREFIX
+from maa_guard.storage.userdata import create_private_file, default_database
 
 DEFAULT_FILE = "state.db"
 ENVIRONMENT_VARIABLE = "MAA_GUARD_STATE"
@@ -260,10 +261,7 @@ def _check_file(path: Path) -> None:
 def _create(path: Path) -> None:
     """A new state file is private: its folder 0700, the file 0600."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        return
+        create_private_file(path)
     except OSError as error:
         raise StateError(f"cannot create the state file {path}: {error.strerror}", _HINT) from None
 
@@ -292,9 +290,6 @@ def _check_contents(
             f"{schema.latest(migrations)}",
             "upgrade maa-guard",
         )
-
-
-WATCH_TABLE_PREFIX = "watch_"
 
 
 def _configure(connection: sqlite3.Connection) -> None:

@@ -4,10 +4,15 @@ A write is never repeated here: not by the SDK's retry handler (``max_retries=0`
 ``should_retry=False``, on the client and on each request), not after a redirect, not by this
 module. A timeout or a broken connection comes back as an :class:`Answer` without a status, for
 the caller to settle by reading the request list.
+
+The token goes only to the endpoint's origin, never through ``HTTP(S)_PROXY`` to a loopback
+endpoint, and never with a write that acts on MAA approvals (:func:`refuse_approval_writes`):
+the one such write sent is ``cancelMyRequest``, by :meth:`ApprovalClient.cancel`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -18,8 +23,10 @@ import httpx
 from kiota_http.middleware.options import RedirectHandlerOption, RetryHandlerOption
 from msgraph_core import APIVersion, GraphClientFactory  # type: ignore[import-untyped]
 
-from maa_guard.collect import Endpoint
-from maa_guard.collect.graph import fetch_token
+from maa_guard.approval.write import CANCEL_MY_REQUEST, refuse_approval_writes
+from maa_guard.collect import Endpoint, GraphError
+from maa_guard.collect.endpoints import origin_of
+from maa_guard.collect.graph import FOREIGN_LINK_HINT, fetch_token
 
 log = logging.getLogger("maa_guard.approval")
 
@@ -49,9 +56,18 @@ def _sdk_options() -> dict[str, Any]:
     }
 
 
-def write_http_client(timeout: float = DEFAULT_REQUEST_TIMEOUT) -> httpx.AsyncClient:
-    """The Graph SDK's middleware around an httpx client, with nothing that could resend."""
-    client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)))
+def write_http_client(
+    timeout: float = DEFAULT_REQUEST_TIMEOUT, trust_env: bool = True
+) -> httpx.AsyncClient:
+    """The Graph SDK's middleware around an httpx client, with nothing that could resend.
+
+    ``trust_env=False`` ignores proxy settings from the environment (``HTTP_PROXY``...).
+    """
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
+        trust_env=trust_env,
+        follow_redirects=False,
+    )
     wrapped: httpx.AsyncClient = GraphClientFactory.create_with_default_middleware(
         api_version=APIVersion.beta, client=client, options=_sdk_options()
     )
@@ -71,7 +87,8 @@ class WriteSender:
     ) -> None:
         self.endpoint = endpoint
         self._credential = credential
-        self._http = http or write_http_client(timeout)
+        # A loopback Graph (an emulator) is never reached through a proxy from HTTP_PROXY.
+        self._http = http or write_http_client(timeout, trust_env=not endpoint.loopback)
         self._token: tuple[str, float] | None = None
 
     async def aclose(self) -> None:
@@ -81,12 +98,13 @@ class WriteSender:
         self, method: str, url: str, content: bytes, headers: Mapping[str, str]
     ) -> Answer:
         """One attempt. ``url`` is relative to the Graph root: ``/beta/deviceManagement/...``."""
+        target = self._checked_target(method, url, content)
         sent = {"Authorization": f"Bearer {await self.token()}", "Accept": "application/json"}
         if content:
             sent["Content-Type"] = "application/json"
         request = self._http.build_request(
             method,
-            f"{self.endpoint.root}{url}",
+            target,
             content=content or None,
             headers={**sent, **headers},
             extensions={"kiota_request_options": _sdk_options()},
@@ -107,11 +125,33 @@ class WriteSender:
         log.debug("%s %s -> %s", method, url, response.status_code)
         return Answer(response.status_code, lowered, body)
 
+    def _checked_target(self, method: str, url: str, content: bytes) -> str:
+        """The full URL; raises before the token is fetched when it acts on approvals or leaves
+        the endpoint's origin (a state file edited by hand could hold either)."""
+        if (method, url) != ("POST", CANCEL_MY_REQUEST):
+            refuse_approval_writes(method, url, _json_or_none(content))
+        target = f"{self.endpoint.root}{url}"
+        if not url.startswith("/") or not self.endpoint.same_origin(target):
+            raise GraphError(
+                f"{method} {url!r}: {origin_of(target) or 'this URL'} is not the Graph endpoint "
+                f"{self.endpoint.origin}; not sent",
+                path=url,
+                hint=FOREIGN_LINK_HINT,
+            )
+        return target
+
     async def token(self) -> str:
         now = time.time()
         if self._token is None or self._token[1] - _TOKEN_MARGIN < now:
             self._token = await fetch_token(self._credential, self.endpoint.scope)
         return self._token[0]
+
+
+def _json_or_none(content: bytes) -> Any:
+    try:
+        return json.loads(content) if content else None
+    except ValueError:
+        return None
 
 
 def _broken_off(status: int, headers: Mapping[str, str], failure: str) -> Answer:

@@ -6,6 +6,13 @@ approval request is read from ``/beta`` whatever the write's version). Only Intu
 accepted (``/deviceManagement``, ``/deviceAppManagement``): MAA protects nothing else, and
 maa-guard is not a general Graph writer. ``$batch`` is refused: each write is its own request.
 
+A write that acts on MAA approvals is refused before anything else is checked
+(:class:`~maa_guard.approval.errors.ApprovalActionRefused`): any write to
+``operationApprovalRequests`` or below it (approve, reject, cancelApproval, cancelMyRequest),
+and the approval actions under ``operationApprovalPolicies``, in any spelling Graph would route
+the same way, also inside a ``$batch`` body. maa-guard never approves, rejects or cancels an
+approval; withdrawing one's own request is ``ApprovalClient.cancel`` alone.
+
 The body is serialised once, compactly, in the caller's key order; those bytes are stored and
 sent again, byte for byte, when the approved change is completed.
 """
@@ -15,10 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+from maa_guard.approval.errors import NEVER_APPROVES, ApprovalActionRefused
 from maa_guard.errors import UsageError
 
 METHODS = ("POST", "PATCH", "PUT", "DELETE")
@@ -29,6 +38,13 @@ _ROOTS = ("devicemanagement", "deviceappmanagement")
 _SEGMENT = re.compile(r"^[A-Za-z0-9\-._~%!$&'()*+,;=:@]+$")
 _QUERY = re.compile(r"^[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]*$")
 _URL_HINT = "give a Graph path such as /deviceAppManagement/mobileApps/{id} (optionally /beta/...)"
+# The one write to approval requests maa-guard sends, exactly so: ApprovalClient.cancel.
+CANCEL_MY_REQUEST = "/beta/deviceManagement/operationApprovalRequests/cancelMyRequest"
+_APPROVAL_REQUESTS = "operationapprovalrequests"
+_APPROVAL_POLICIES = "operationapprovalpolicies"
+_APPROVAL_ACTIONS = frozenset({"approve", "reject", "cancelapproval", "cancelmyrequest"})
+_READS = frozenset({"GET", "HEAD"})
+_DECODE_ROUNDS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +61,7 @@ class WriteRequest:
     content: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        refuse_approval_writes(self.method, self.url, self.body)
         if self.method not in METHODS:
             raise UsageError(
                 f"method {self.method!r} is not a write",
@@ -87,6 +104,87 @@ def body_bytes(method: str, body: Mapping[str, Any] | None) -> bytes:
     except (TypeError, ValueError) as error:
         raise UsageError(f"the body cannot be sent as JSON: {error}") from None
     return text.encode("utf-8")
+
+
+def refuse_approval_writes(method: object, url: object, body: object = None) -> None:
+    """Raise :class:`ApprovalActionRefused` (exit 2) for a write that acts on MAA approvals,
+    or a ``$batch`` whose body carries one. Reads, and anything that is not text, pass here
+    (the other checks refuse them)."""
+    if not isinstance(method, str) or not isinstance(url, str) or method.upper() in _READS:
+        return
+    if acts_on_approvals(url):
+        raise ApprovalActionRefused(f"{method} {url!r} acts on MAA approvals: {NEVER_APPROVES}")
+    if not _is_batch(url):
+        return
+    for inner_method, inner_url in _batch_items(body):
+        if inner_method.upper() not in _READS and acts_on_approvals(inner_url):
+            raise ApprovalActionRefused(
+                f"{method} {url!r} carries {inner_method} {inner_url!r}, which acts on MAA "
+                f"approvals: {NEVER_APPROVES}"
+            )
+
+
+def acts_on_approvals(url: str) -> bool:
+    """Whether ``url`` reaches an approval request, or an approval action of an access policy:
+    compared case-blind and percent-decoded (also encoded slashes, repeatedly), with any scheme
+    and host, version, query, key syntax, ``microsoft.graph.`` cast and dot segment."""
+    for names in _segment_readings(url):
+        if _APPROVAL_REQUESTS in names:
+            return True
+        if _APPROVAL_POLICIES in names and not _APPROVAL_ACTIONS.isdisjoint(names):
+            return True
+    return False
+
+
+def _segment_readings(url: str) -> Iterator[list[str]]:
+    """The segment names as written, and with ``.`` and ``..`` resolved: a server may do
+    either."""
+    path = _decoded(_path_of(url)).replace("\\", "/")
+    raw = [_name(segment) for segment in path.split("/")]
+    yield raw
+    resolved: list[str] = []
+    for name in raw:
+        if name == "..":
+            resolved = resolved[:-1]
+        elif name not in ("", "."):
+            resolved.append(name)
+    yield resolved
+
+
+def _path_of(url: str) -> str:
+    if "://" in url or url.startswith("//"):
+        try:
+            return urlsplit(url).path
+        except ValueError:
+            return url
+    return re.split(r"[?#]", url, maxsplit=1)[0]
+
+
+def _decoded(text: str) -> str:
+    for _ in range(_DECODE_ROUNDS):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def _name(segment: str) -> str:
+    """``microsoft.graph.approve()`` and ``operationApprovalRequests('id')`` by their names."""
+    name = re.split(r"[?#;(]", segment, maxsplit=1)[0].strip().lower()
+    return name if name in (".", "..") else name.rsplit(".", 1)[-1]
+
+
+def _is_batch(url: str) -> bool:
+    return any("$batch" in names for names in _segment_readings(url))
+
+
+def _batch_items(body: object) -> Iterator[tuple[str, str]]:
+    requests = body.get("requests") if isinstance(body, Mapping) else None
+    for item in requests if isinstance(requests, list) else []:
+        if isinstance(item, Mapping) and isinstance(item.get("url"), str):
+            method = item.get("method")
+            yield (method if isinstance(method, str) else ""), item["url"]
 
 
 def check_url(url: str) -> None:

@@ -9,6 +9,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from maa_guard.catalogue.frameworks import (
+    ControlMapping,
+    Framework,
+    mapping_problems,
+    parse_mappings,
+)
 from maa_guard.errors import CatalogueError
 from maa_guard.model import Severity
 from maa_guard.snapshot import SOURCES
@@ -42,6 +48,10 @@ class Rule:
     data_sources: tuple[str, ...]
     graph_permissions: tuple[str, ...]
     parameters: dict[str, Any]
+    frameworks: tuple[ControlMapping, ...] = ()
+
+    def controls_in(self, framework: Framework) -> tuple[ControlMapping, ...]:
+        return tuple(m for m in self.frameworks if m.framework == framework.name)
 
 
 def rules_directory() -> Path:
@@ -67,6 +77,11 @@ def load_catalogue(directory: Path | None = None) -> dict[str, Rule]:
     return dict(sorted(rules.items()))
 
 
+def rules_mapped_to(framework: Framework) -> frozenset[str]:
+    """The IDs of the rules that list at least one control of ``framework``."""
+    return frozenset(rule.id for rule in load_catalogue().values() if rule.controls_in(framework))
+
+
 def load_rule(path: Path) -> Rule:
     try:
         data = read_toml(path)
@@ -88,6 +103,7 @@ def load_rule(path: Path) -> Rule:
         data_sources=tuple(data["data_sources"]),
         graph_permissions=tuple(data["graph_permissions"]),
         parameters=dict(data["parameters"]),
+        frameworks=parse_mappings(data.get("frameworks", [])),
     )
 
 
@@ -135,4 +151,4 @@ def _semantic_problems(data: dict[str, Any], path: Path) -> list[str]:
         problems.append(f"unknown data sources {unknown}")
     if not data["references"] or not data["data_sources"] or not data["graph_permissions"]:
         problems.append("references, data_sources and graph_permissions must not be empty")
-    return problems
+    return problems + mapping_problems(data.get("frameworks", []))

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
-from maa_guard.catalogue import Rule, load_catalogue
+from maa_guard.catalogue import Framework, Rule, load_catalogue
 from maa_guard.errors import UsageError
 from maa_guard.storage.files import write_atomically
 
 INDEX = "README.md"
 
 
-def rules_table(as_json: bool, color: bool) -> str:
-    rules = load_catalogue().values()
-    if as_json:
-        return json.dumps([_summary(rule) for rule in rules], indent=2) + "\n"
-    from rich.console import Console
-    from rich.table import Table
+def listed_rules(framework: Framework | None = None) -> list[Rule]:
+    """Every rule, or with ``framework`` only the rules mapped to one of its controls."""
+    return [r for r in load_catalogue().values() if framework is None or r.controls_in(framework)]
 
-    table = Table(title="maa-guard rules")
-    for column in ("ID", "Severity", "Area", "Slug", "Title"):
-        table.add_column(column)
-    for rule in rules:
-        table.add_row(rule.id, rule.severity.label, rule.area, rule.slug, rule.title)
-    console = Console(file=io.StringIO(), force_terminal=color, no_color=not color, width=120)
-    console.print(table)
-    output: str = console.file.getvalue()  # type: ignore[attr-defined]
-    return output
+
+def rules_json(rules: Sequence[Rule]) -> str:
+    """`rules list --format json`; the terminal table is ``reporters.rules_list``."""
+    return json.dumps([_summary(rule) for rule in rules], indent=2) + "\n"
 
 
 def _summary(rule: Rule) -> dict[str, object]:
@@ -42,6 +34,10 @@ def _summary(rule: Rule) -> dict[str, object]:
         "data_sources": list(rule.data_sources),
         "graph_permissions": list(rule.graph_permissions),
         "parameters": rule.parameters,
+        "frameworks": [
+            {"name": m.framework, "control": m.control, "title": m.title, "source": m.source}
+            for m in rule.frameworks
+        ],
     }
 
 
@@ -52,6 +48,11 @@ def find_rule(rule_id: str) -> Rule:
     if rule is None:
         raise UsageError(f"unknown rule {rule_id!r}", "run 'maa-guard rules list' for the IDs")
     return rule
+
+
+def rule_json(rule: Rule) -> str:
+    """One rule as `rules list --format json` shows it."""
+    return json.dumps(_summary(rule), indent=2) + "\n"
 
 
 def rule_page(rule_id: str) -> str:
@@ -83,6 +84,10 @@ def render_page(rule: Rule) -> str:
         "",
         *(_parameter_lines(rule) or ["None."]),
         "",
+        "## Controls",
+        "",
+        *(_control_lines(rule) or ["No control of a framework maa-guard cites is mapped."]),
+        "",
         "## References",
         "",
         *(f"- <{reference}>" for reference in rule.references),
@@ -99,6 +104,10 @@ def _parameter_lines(rule: Rule) -> list[str]:
         f"- `{name}` (default `{json.dumps(value)}`): set in `[rules.{rule.id}]`"
         for name, value in rule.parameters.items()
     ]
+
+
+def _control_lines(rule: Rule) -> list[str]:
+    return [f"- {m.framework} [{m.control}](<{m.source}>): {m.title}" for m in rule.frameworks]
 
 
 def render_index() -> str:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from maa_guard.checks import check, failed, passed, skipped, unverified
 from maa_guard.checks.resources import app_resource, exclusion_resource
+from maa_guard.config import DeclaredExclusion
 from maa_guard.evaluate.context import Context
 from maa_guard.exclusions import ExcludedApp
-from maa_guard.model import Outcome, Resource
+from maa_guard.exclusions.replay import LastChange, last_exclusion_changes
+from maa_guard.model import Outcome, Resource, SourceState
 from maa_guard.snapshot import (
     ConditionalAccessPolicy,
     KeyCredential,
@@ -32,6 +34,12 @@ def _excluded(ctx: Context) -> Iterator[ExcludedEntry]:
         yield app_resource(items[0].app_id, name), ctx.service_principal(app_id), items
 
 
+UNKNOWN_TENANT = (
+    "could not verify: the tenant's own id is unknown (its organization could not be read), "
+    "so whether the app is registered here cannot be told"
+)
+
+
 def _unseen_registration(ctx: Context, resource: Resource, sp: ServicePrincipal) -> Outcome | None:
     """What to say when the app registration's credentials and owners cannot be seen.
 
@@ -41,6 +49,8 @@ def _unseen_registration(ctx: Context, resource: Resource, sp: ServicePrincipal)
     if sp.application is not None or sp.service_principal_type == "ManagedIdentity":
         return None
     owner = sp.app_owner_organization_id
+    if owner and not ctx.snapshot.tenant.id:
+        return unverified(resource, UNKNOWN_TENANT)
     if owner and owner.lower() != ctx.snapshot.tenant.id.lower():
         return skipped(
             resource,
@@ -171,7 +181,9 @@ def _not_coverable_reason(ctx: Context, sp: ServicePrincipal) -> str:
     if sp.service_principal_type == "ManagedIdentity":
         return "managed identities are out of scope for Conditional Access"
     owner = sp.app_owner_organization_id
-    if owner and owner.lower() != ctx.snapshot.tenant.id.lower():
+    tenant = ctx.snapshot.tenant.id
+    # With the tenant's own id unknown, nothing says the app is foreign: judge its coverage.
+    if owner and tenant and owner.lower() != tenant.lower():
         return f"multi-tenant app registered in tenant {owner}"
     if ctx.snapshot.tenant.workload_identities_premium is False:
         return "the tenant has no Workload Identities Premium licence"
@@ -271,6 +283,8 @@ def excluded_app_third_party(ctx: Context, params: Mapping[str, Any]) -> Iterato
             yield passed(
                 resource, "a managed identity of this tenant's Azure resources", **evidence
             )
+        elif not tenant:
+            yield unverified(resource, UNKNOWN_TENANT, **evidence)
         elif owner and owner.lower() != tenant:
             yield failed(resource, f"the app is registered in another tenant ({owner})", **evidence)
         elif not owner:
@@ -321,43 +335,122 @@ def stale_exclusion(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome
 
 @check("MAA408")
 def undeclared_exclusion(ctx: Context, params: Mapping[str, Any]) -> Iterator[Outcome]:
-    if not ctx.declared:
+    from_declaration = ctx.snapshot.source_state("exclusions").state is SourceState.DECLARED
+    if not ctx.declared and not from_declaration:
         yield skipped(
             Resource("tenant", ctx.snapshot.tenant.id, ctx.snapshot.tenant.display_name),
             "no [[exclusions]] are declared in the configuration",
         )
         return
+    policy_ids = [p.id for p in ctx.snapshot.policies]
+    changes = (
+        last_exclusion_changes(ctx.snapshot.audit_events, policy_ids) if from_declaration else {}
+    )
     today = ctx.now.date()
     for item in ctx.excluded_apps:
-        resource = exclusion_resource(item)
-        declared = item.declared
         evidence: dict[str, Any] = {
             "sources": sorted(s.value for s in item.sources),
             "policy": {"id": item.policy_id, "displayName": item.policy_name},
         }
-        if declared is None:
-            yield failed(
-                resource, "excluded in the tenant but not declared in the configuration", **evidence
-            )
-        elif not item.policy_exists:
-            yield failed(
-                resource,
-                f"declared for policy {declared.policy!r}, which does not exist",
-                **evidence,
-            )
-        elif not item.in_tenant:
-            yield failed(
-                resource, "declared in the configuration but not excluded in the tenant", **evidence
-            )
-        elif declared.review_by is not None and declared.review_by < today:
-            yield failed(
-                resource,
-                f"the declared exclusion was due for review on {declared.review_by.isoformat()}",
-                owner=declared.owner,
-                **evidence,
-            )
+        if from_declaration:
+            change = _last_change(changes, item)
+            yield _against_audit_log(item, change, today, evidence)
         else:
-            yield passed(resource, "declared and present", owner=declared.owner, **evidence)
+            yield _against_tenant(item, today, evidence)
+
+
+def _against_tenant(item: ExcludedApp, today: date, evidence: dict[str, Any]) -> Outcome:
+    resource = exclusion_resource(item)
+    declared = item.declared
+    if declared is None:
+        return failed(
+            resource, "excluded in the tenant but not declared in the configuration", **evidence
+        )
+    if not item.policy_exists:
+        return failed(
+            resource, f"declared for policy {declared.policy!r}, which does not exist", **evidence
+        )
+    if not item.in_tenant:
+        return failed(
+            resource, "declared in the configuration but not excluded in the tenant", **evidence
+        )
+    overdue = _overdue(declared, today)
+    if overdue is not None:
+        return failed(resource, overdue, owner=declared.owner, **evidence)
+    return passed(resource, "declared and present", owner=declared.owner, **evidence)
+
+
+UNSEEN = (
+    "Microsoft Graph publishes no exclusion property, so exclusions older than the audit log "
+    "cannot be seen"
+)
+
+
+def _against_audit_log(
+    item: ExcludedApp, change: LastChange | None, today: date, evidence: dict[str, Any]
+) -> Outcome:
+    """The declaration is the inventory: only the audit log's adds and removes can contradict
+    it, and a declared exclusion it does not mention cannot be confirmed."""
+    resource = exclusion_resource(item)
+    when = change.at.date().isoformat() if change else None
+    evidence = {
+        **evidence,
+        "audit_log": {"change": change.verb, "date": when} if change else None,
+        "limitation": UNSEEN,
+    }
+    declared = item.declared
+    if declared is None:
+        return failed(
+            resource,
+            f"the audit log shows this exclusion added on {when}, but it is not declared in the "
+            "configuration",
+            **evidence,
+        )
+    if not item.policy_exists:
+        return failed(
+            resource, f"declared for policy {declared.policy!r}, which does not exist", **evidence
+        )
+    if change is not None and change.verb == "remove":
+        return failed(
+            resource,
+            f"declared in the configuration, but the audit log shows the exclusion removed on "
+            f"{when}",
+            owner=declared.owner,
+            **evidence,
+        )
+    overdue = _overdue(declared, today)
+    if overdue is not None:
+        return failed(resource, overdue, owner=declared.owner, **evidence)
+    if change is not None:
+        return passed(
+            resource,
+            f"declared, and the audit log shows it added on {when}",
+            owner=declared.owner,
+            **evidence,
+        )
+    return passed(
+        resource,
+        "declared; the audit log does not mention it, so it cannot be confirmed from Graph "
+        f"({UNSEEN})",
+        owner=declared.owner,
+        **evidence,
+    )
+
+
+def _overdue(declared: DeclaredExclusion, today: date) -> str | None:
+    if declared.review_by is not None and declared.review_by < today:
+        return f"the declared exclusion was due for review on {declared.review_by.isoformat()}"
+    return None
+
+
+def _last_change(
+    changes: Mapping[tuple[str, str], LastChange], item: ExcludedApp
+) -> LastChange | None:
+    """The audit log names an app by its appId or by its service principal's object id."""
+    policy = item.policy_id.lower()
+    by_app = changes.get((policy, item.app_id.lower()))
+    sp_id = (item.service_principal_id or "").lower()
+    return by_app or (changes.get((policy, sp_id)) if sp_id else None)
 
 
 @check("MAA409")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from maa_guard.exclusions import ExcludedApp
 from maa_guard.model import Resource
-from maa_guard.snapshot import AccessPolicy, ApprovalRequest, Group
+from maa_guard.snapshot import AccessPolicy, ApprovalRequest, Group, Identity
 from maa_guard.workloads import Workload
 
 
@@ -20,8 +20,9 @@ def workload_resource(workload: Workload) -> Resource:
     return Resource("workload", workload.name, workload.label)
 
 
-def request_resource(request: ApprovalRequest) -> Resource:
-    principal = request.requestor.principal
+def request_resource(request: ApprovalRequest, requestor: Identity | None = None) -> Resource:
+    """Named after its requestor: ``requestor`` when known elsewhere (the audit log)."""
+    principal = requestor or (request.requestor.principal if request.requestor else None)
     return Resource("approvalRequest", request.id, principal.display_name if principal else "")
 
 

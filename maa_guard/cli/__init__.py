@@ -1,23 +1,48 @@
 """The command line: the parser assembled from one module per command group, and ``main``.
 
-Each group module (``scan``, ``emulate``, ``review``, ``exclusions``, ``approval``, ``impact``,
-``history``, ``fleet``, ``watch``) holds its parsers and its handlers; ``options`` holds the
-option groups they share. The top of the tool: it may import every stage, and nothing imports it.
+Each group module (``scan``, ``explain``, ``init``, ``probe``, ``emulate``, ``review``,
+``exclusions``, ``approval``, ``impact``, ``history``, ``fleet``, ``watch``, ``completion``)
+holds its parsers and its handlers; ``options`` holds the option groups they share and
+``output`` writes what they render. The top of the tool: it may import every stage, and
+nothing imports it.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import TypeAlias
+from typing import NoReturn, TypeAlias, cast
 
 from maa_guard import __version__
-from maa_guard.cli.options import Handler, SubParsers
-from maa_guard.errors import EXIT_INCOMPLETE, MaaGuardError
+from maa_guard.cli.options import Handler, SubParsers, connection_in_use
+from maa_guard.errors import EXIT_INCOMPLETE, EXIT_OK, MaaGuardError
 
 CommandGroup: TypeAlias = Callable[[SubParsers, argparse.ArgumentParser], None]
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)'")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Adds "did you mean" to a mistyped command or choice."""
+
+    def error(self, message: str) -> NoReturn:
+        found = _INVALID_CHOICE.search(message)
+        if found is not None:
+            close = difflib.get_close_matches(found.group(1), self._choices(), n=1)
+            if close:
+                message = f"{message}; did you mean {close[0]!r}?"
+        super().error(message)
+
+    def _choices(self) -> list[str]:
+        names: list[str] = []
+        for action in self._actions:
+            if action.choices is not None:
+                names.extend(str(choice) for choice in action.choices)
+        return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="plain terminal output (NO_COLOR is honoured too)",
     )
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="maa-guard",
         parents=[common],
         description="Audit Microsoft Intune Multi Admin Approval: access policies, approver "
@@ -43,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         "error, 3 incomplete (a rule could not verify)",
     )
     parser.add_argument("--version", action="version", version=f"maa-guard {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # The subcommands' parsers are _Parser too (argparse uses the parent's class).
+    commands = cast(SubParsers, parser.add_subparsers(dest="command", metavar="COMMAND"))
     commands.required = True
     for add_commands in _command_groups():
         add_commands(commands, common)
@@ -54,11 +80,15 @@ def _command_groups() -> tuple[CommandGroup, ...]:
     """In the order ``maa-guard --help`` lists them."""
     from maa_guard.cli import (
         approval,
+        completion,
         emulate,
         exclusions,
+        explain,
         fleet,
         history,
         impact,
+        init,
+        probe,
         review,
         scan,
         watch,
@@ -66,6 +96,9 @@ def _command_groups() -> tuple[CommandGroup, ...]:
 
     return (
         scan.add_commands,
+        explain.add_commands,
+        init.add_commands,
+        probe.add_commands,
         emulate.add_commands,
         review.add_commands,
         exclusions.add_commands,
@@ -74,12 +107,21 @@ def _command_groups() -> tuple[CommandGroup, ...]:
         history.add_commands,
         fleet.add_commands,
         watch.add_commands,
+        completion.add_commands,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions: answer and exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if not arguments:
+        parser.print_help()
+        return EXIT_OK
+    args = parser.parse_args(arguments)
     debug = getattr(args, "debug", False)
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
@@ -87,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         handler: Handler = args.handler
-        return handler(args)
+        with connection_in_use(args):
+            return handler(args)
     except MaaGuardError as error:
         print(f"error: {error.message}", file=sys.stderr)
         if error.hint:

@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maa_guard.cli.options import (
+    CLOUDS,
     Handler,
     SubParsers,
     add_live_options,
-    live_options,
+    command_line,
+    connection_flags,
+    resolve_connection,
     terminal_color,
     terminal_width,
 )
@@ -44,7 +47,8 @@ if TYPE_CHECKING:
 _EXIT_CODES = (
     "exit codes: 0 done (see each command), 1 refused / rejected / cancelled / expired / not "
     "approved, 2 bad input (nothing sent, state untouched), 3 outcome unknown or timed out. "
-    "No command approves or rejects: that is a person's job in the Intune admin center."
+    "No command approves, rejects or cancels approvals (a --url that would is refused, exit 2): "
+    "that is a person's job in the Intune admin center."
 )
 
 
@@ -168,25 +172,85 @@ def run_request_submit(args: argparse.Namespace) -> int:
     write = _checked_submission(args)
     with approval_client(args) as client:
         return run_reported(
-            args, client, lambda: submitted(client, write, args.justification, label=args.label)
+            args,
+            client,
+            lambda: submitted(
+                client, write, args.justification, label=args.label, flags=follow_up_flags(args)
+            ),
         )
 
 
 def run_requests_list(args: argparse.Namespace) -> int:
+    """The state file's changes; those open against the endpoint in use are refreshed from the
+    service first. Whatever was not refreshed is said so (exit 0); a request list that could
+    not be read is exit 3."""
     from maa_guard.approval.render import changes_report
 
     if args.offline:
         with _state(args) as state:
             rows = [stored.tracked for stored in state.changes()]
-        return _emit(args, changes_report(rows), EXIT_OK)
+        note = f"the list is {NOT_REFRESHED}: --offline reads the state file only"
+        return _emit(args, changes_report(rows, [note]), EXIT_OK)
     with approval_client(args) as client:
+        elsewhere = _open_elsewhere(client)
+        stale = [_not_refreshed(args, root, count) for root, count in elsewhere.items()]
         try:
+            contacted = _open_here(client)
             recovered = client.reconcile()
         except MaaGuardError as error:
-            note = f"the service's request list could not be read: {error.message}"
-            return _emit(args, changes_report(client.tracked(), [note]), EXIT_INCOMPLETE)
-        notes = [*client.warnings, *(_recovered(change) for change in recovered)]
+            notes = [
+                f"the service's request list could not be read: {error.message}",
+                f"the list is {NOT_REFRESHED}",
+                *stale,
+            ]
+            return _emit(args, changes_report(client.tracked(), notes), EXIT_INCOMPLETE)
+        if not contacted and not stale:
+            root = client.endpoint.root
+            stale = [f"the list is {NOT_REFRESHED}: no open change was recorded against {root}"]
+        notes = [*client.warnings, *(_recovered(change) for change in recovered), *stale]
         return _emit(args, changes_report(client.tracked(), notes), EXIT_OK)
+
+
+NOT_REFRESHED = "from local state, not refreshed"
+
+
+def _open_here(client: ApprovalClient) -> bool:
+    """Whether the state file has open changes for the endpoint in use (the ones
+    :meth:`ApprovalClient.reconcile` reads the service for)."""
+    from maa_guard.approval.recovery import OPEN_PHASES
+
+    root = client.endpoint.root
+    return any(row.tracked.endpoint == root for row in client.state.changes(OPEN_PHASES))
+
+
+def _open_elsewhere(client: ApprovalClient) -> dict[str, int]:
+    """How many open changes each other endpoint has: this connection cannot refresh them."""
+    from maa_guard.approval.recovery import OPEN_PHASES
+
+    counts: dict[str, int] = {}
+    for row in client.state.changes(OPEN_PHASES):
+        if row.tracked.endpoint != client.endpoint.root:
+            counts[row.tracked.endpoint] = counts.get(row.tracked.endpoint, 0) + 1
+    return counts
+
+
+def _not_refreshed(args: argparse.Namespace, root: str, count: int) -> str:
+    changes = "change" if count == 1 else "changes"
+    refresh = command_line("requests", "list", *_reaching(root), *_state_flags(args))
+    return (
+        f"{count} open {changes} recorded against {root}: {NOT_REFRESHED}; to refresh them: "
+        f"{refresh}"
+    )
+
+
+def _reaching(root: str) -> list[str]:
+    """The flags that reach the Graph root a change was recorded against."""
+    from maa_guard.collect import CLOUDS as KNOWN_CLOUDS
+
+    for name in CLOUDS:
+        if KNOWN_CLOUDS[name].graph == root:
+            return ["--cloud", name] if name != "global" else []
+    return ["--graph-endpoint", root]
 
 
 def run_requests_status(args: argparse.Namespace) -> int:
@@ -232,14 +296,17 @@ def submitted(
     *,
     label: str = "",
     origin: str | None = None,
+    flags: Sequence[str] = (),
 ) -> Outcome:
-    """Submit and report: pending (exit 0, the code shown) or applied without approval (0)."""
+    """Submit and report: pending (exit 0, the code shown, and the commands to run next with
+    ``flags``: see :func:`follow_up_flags`) or applied without approval (0)."""
     from maa_guard.approval import Pending
-    from maa_guard.approval.render import completed_report, pending_report
+    from maa_guard.approval.render import completed_report, next_steps, pending_report
 
     outcome = client.submit(write, justification, label=label, origin=origin)
     if isinstance(outcome, Pending):
-        return pending_report(outcome, client.warnings), EXIT_OK
+        steps = next_steps(outcome.code, flags)
+        return pending_report(outcome, client.warnings, steps), EXIT_OK
     return completed_report(outcome, client.warnings), EXIT_OK
 
 
@@ -292,13 +359,14 @@ def _emit(
     args: argparse.Namespace, report: Report, exit_code: int, warnings: Sequence[str] = ()
 ) -> int:
     from maa_guard.approval.render import render_json, render_text
+    from maa_guard.cli.output import write_stdout
 
     chosen = getattr(args, "format", None)
     as_json = (chosen or ("table" if sys.stdout.isatty() else "json")) == "json"
     if as_json:
-        sys.stdout.write(render_json(report))
+        write_stdout(render_json(report), "json")
     else:
-        sys.stdout.write(render_text(report, terminal_color(args), terminal_width()))
+        write_stdout(render_text(report, terminal_color(args), terminal_width()), "table")
     for warning in warnings:
         if warning not in report.notes:
             print(f"warning: {_inert(warning)}", file=sys.stderr)
@@ -318,20 +386,24 @@ def _checked_submission(args: argparse.Namespace) -> WriteRequest:
     """Every input problem is found here, before the state file is opened (exit 2)."""
     from maa_guard.approval import REFERENCE_LENGTH, WriteRequest
     from maa_guard.approval.justification import check_justification
+    from maa_guard.approval.write import refuse_approval_writes
 
+    refuse_approval_writes(args.method, args.url)
     check_justification(args.justification, REFERENCE_LENGTH)
     body = _read_body(args.body) if args.body is not None else None
     return WriteRequest(args.method, args.url, body)
 
 
 def _read_body(name: str) -> dict[str, Any]:
+    from maa_guard.storage.jsontext import load_json_text
+
     origin = "standard input" if name == "-" else name
     try:
         raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
     except OSError as error:
         raise InputError(f"cannot read the body file {name}: {error.strerror}") from None
     try:
-        body = json.loads(raw.decode("utf-8-sig"))
+        body = load_json_text(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise InputError(f"the body ({origin}) is not UTF-8 text") from None
     except json.JSONDecodeError as error:
@@ -362,20 +434,33 @@ def _state(args: argparse.Namespace) -> Iterator[StateStore]:
         yield state
 
 
+def follow_up_flags(args: argparse.Namespace) -> list[str]:
+    """The connection and the state file in use (--auth, --graph-endpoint, --cloud, --state),
+    for the commands a report asks to run next."""
+    return [*connection_flags(args), *_state_flags(args)]
+
+
+def _state_flags(args: argparse.Namespace) -> list[str]:
+    state = getattr(args, "state", None)
+    return [] if state is None else ["--state", str(state)]
+
+
 @contextmanager
 def approval_client(args: argparse.Namespace) -> Iterator[ApprovalClient]:
-    """Endpoint and credential as the live commands build them; the state file opened last."""
+    """Endpoint and credential as the live commands build them (the connection from the flags,
+    the environment or the config file); the state file opened last."""
     from maa_guard.approval import ApprovalClient, StateStore, default_state_path
     from maa_guard.approval.transport import DEFAULT_REQUEST_TIMEOUT
     from maa_guard.collect import build_credential, resolve_endpoint
-    from maa_guard.scan.live import LiveOptions
 
     waiting = getattr(args, "action", "") == "wait"
     if args.timeout <= 0 and not waiting:
         raise InputError("--timeout must be more than 0 seconds")
-    options = live_options(args) or LiveOptions(None, args.cloud)
-    endpoint = resolve_endpoint(options.cloud, options.graph_endpoint)
-    credential = build_credential(options.auth, endpoint, os.environ)
+    connection = resolve_connection(args)
+    endpoint = resolve_endpoint(connection.cloud, connection.graph_endpoint)
+    credential = build_credential(
+        connection.auth, endpoint, connection.credential_environ(os.environ)
+    )
     limit = DEFAULT_REQUEST_TIMEOUT if waiting else min(DEFAULT_REQUEST_TIMEOUT, args.timeout)
     state = StateStore(args.state or default_state_path(os.environ))
     with ApprovalClient(

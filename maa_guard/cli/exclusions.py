@@ -9,15 +9,29 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from maa_guard.cli.options import SubParsers, add_live_options, scan_request
-from maa_guard.errors import EXIT_OK, UsageError
+from maa_guard.cli.options import (
+    MAX_DAYS,
+    SubParsers,
+    add_live_options,
+    bounded_int,
+    check_outputs,
+    command_line,
+    connection_flags,
+    scan_request,
+)
+from maa_guard.cli.output import write_stdout
+from maa_guard.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from maa_guard.approval import ApprovalClient
     from maa_guard.config import Settings
-    from maa_guard.exclusions.draft import ExclusionDraft
+    from maa_guard.exclusions.draft import DraftApp, ExclusionDraft
     from maa_guard.exclusions.draft_build import DraftRequest
+    from maa_guard.exclusions.draft_render import ReviewMismatch
     from maa_guard.review import Review
+    from maa_guard.scan.live import LiveOptions
     from maa_guard.scan.pipeline import ScanRequest
     from maa_guard.snapshot import Snapshot
 
@@ -61,7 +75,8 @@ def _add_draft(actions: SubParsers, common: argparse.ArgumentParser) -> None:
         "--accept-risk",
         default="",
         metavar="REASON",
-        help="draft even when a review says do-not-exclude; the reason is recorded",
+        help="draft even when a review says do-not-exclude or could not verify; the reason is "
+        "recorded (submit reviews again and asks for its own --accept-risk)",
     )
     draft.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
     _add_input(draft)
@@ -69,16 +84,32 @@ def _add_draft(actions: SubParsers, common: argparse.ArgumentParser) -> None:
 
 
 def _add_show(actions: SubParsers, common: argparse.ArgumentParser) -> None:
-    show = actions.add_parser("show", parents=[common], help="a draft as Markdown")
+    show = actions.add_parser(
+        "show",
+        parents=[common],
+        help="a draft as Markdown; exit 1 with a warning when its reviews do not match its change",
+    )
     show.add_argument("draft", type=Path, metavar="FILE")
     show.set_defaults(handler=run_exclusions_show)
 
 
 def _add_submit(actions: SubParsers, common: argparse.ArgumentParser) -> None:
     submit = actions.add_parser(
-        "submit", parents=[common], help="send a draft's write; MAA files an approval request"
+        "submit",
+        parents=[common],
+        help="review every app the draft adds again, live, then send the draft's write; MAA "
+        "files an approval request",
     )
     submit.add_argument("draft", type=Path, metavar="FILE")
+    submit.add_argument(
+        "--accept-risk",
+        default="",
+        metavar="REASON",
+        help="send even when the review at submit says do-not-exclude or could not verify; the "
+        "reason goes into the state file's label and the justification the approver reads. A "
+        "risk accepted in the draft does not count: anyone can edit a draft and compute its "
+        "digest again",
+    )
     submit.add_argument(
         "--state",
         type=Path,
@@ -89,9 +120,21 @@ def _add_submit(actions: SubParsers, common: argparse.ArgumentParser) -> None:
     add_live_options(
         submit,
         title="Graph connection",
-        timeout_help="time limit for each request to Graph, in seconds",
+        timeout_help="time limit for each request to Graph, and for the review at submit as a "
+        "whole, in seconds",
         collection=False,
     )
+    review = submit.add_argument_group("the review at submit (read-only, as 'exclusions draft')")
+    review.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="config file (default maa-guard.toml, or [tool.maa-guard] in pyproject.toml)",
+    )
+    review.add_argument(
+        "--days", type=bounded_int(MAX_DAYS, low=1), default=30, help="audit window in days (30)"
+    )
+    review.add_argument("--quiet", action="store_true", help="no progress lines")
     submit.set_defaults(handler=run_exclusions_submit)
 
 
@@ -102,7 +145,7 @@ def _add_export(actions: SubParsers, common: argparse.ArgumentParser) -> None:
     export.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
     export.add_argument(
         "--review-days",
-        type=int,
+        type=bounded_int(MAX_DAYS),
         default=90,
         metavar="N",
         help="review_by date for new entries, N days from today (default 90)",
@@ -123,13 +166,14 @@ def run_exclusions_export(args: argparse.Namespace) -> int:
 
     if args.review_days < 1:
         raise UsageError("--review-days must be at least 1")
+    check_outputs(args, [args.output])
     request = _request(args)
     settings = settings_for(request, os.environ, Path.cwd())
     snapshot = snapshot_for(request, settings, os.environ)
     today = datetime.now(timezone.utc).date()
     text = export_exclusions(snapshot, today, settings.declared_exclusions, args.review_days)
     if args.output is None:
-        sys.stdout.write(text)
+        write_stdout(text, "toml")
     else:
         write_atomically(args.output, text)
         print(f"wrote {args.output}", file=sys.stderr)
@@ -144,20 +188,40 @@ def run_exclusions_draft(args: argparse.Namespace) -> int:
     from maa_guard.storage.files import write_atomically
 
     draft_request = _draft_request(args)
+    check_outputs(args, [args.output])
     request = _request(args)
     _one_input(request)
     settings = settings_for(request, os.environ, Path.cwd())
     snapshot = snapshot_for(request, settings, os.environ)
     reviews = [_review(request, snapshot, app, draft_request.policy, settings) for app in args.add]
     now = datetime.now(timezone.utc)
-    draft_file = build_draft(snapshot, draft_request, reviews, settings.exclusions_property, now)
-    write_atomically(args.output, draft_to_json(draft_file))
-    print(
-        f"wrote {args.output}: review it with 'maa-guard exclusions show {args.output}', "
-        f"then send it with 'maa-guard exclusions submit {args.output}'",
-        file=sys.stderr,
+    written = settings.written_exclusions_property
+    draft_file = build_draft(
+        snapshot,
+        draft_request,
+        reviews,
+        written,
+        now,
+        declared=settings.declared_exclusions,
+        trust=settings.trust_declared_exclusions,
     )
+    write_atomically(args.output, draft_to_json(draft_file))
+    print(_drafted(args.output, draft_file.draft, connection_flags(args)), file=sys.stderr)
     return EXIT_OK
+
+
+def _drafted(path: Path, draft: ExclusionDraft, flags: Sequence[str]) -> str:
+    """What was written, and the commands that follow (``flags``: the connection in use)."""
+    from maa_guard.exclusions.draft import NO_PROPERTY, no_property_hint
+
+    if draft.request is None:
+        hint = no_property_hint(str(path))
+        return f"wrote {path}, a draft without a Graph write: {NO_PROPERTY}; {hint}"
+    return (
+        f"wrote {path}: review it with the first command, then send it with the second\n"
+        f"next: {command_line('exclusions', 'show', str(path))}\n"
+        f"next: {command_line('exclusions', 'submit', str(path), *flags)}"
+    )
 
 
 def _draft_request(args: argparse.Namespace) -> DraftRequest:
@@ -197,50 +261,198 @@ def _review(
     policy_id = find_policy(snapshot, policy_ref).id
     if request.live is None:
         return review_app(snapshot, app, settings, policy_ids=(policy_id,))
+    return _live_review(request.live, app, policy_id, settings)
+
+
+def _live_review(live: LiveOptions, app: str, policy_id: str, settings: Settings) -> Review:
+    """The review of one app for one policy, from a collection of just what it needs; the
+    same for ``draft`` and ``submit``."""
+    from maa_guard.review import review_app
     from maa_guard.review.collect import collect_live_for_review
 
-    own = collect_live_for_review(request.live, app, settings, os.environ)
+    own = collect_live_for_review(live, app, settings, os.environ)
     resolved = own.service_principals[0].app_id if own.service_principals else app
     return review_app(own, resolved, settings, policy_ids=(policy_id,))
 
 
 def run_exclusions_show(args: argparse.Namespace) -> int:
-    """A draft as Markdown, after checking it is intact."""
+    """A draft as Markdown, after checking it is intact; exit 1 with a warning when its reviews
+    do not match its change."""
     from maa_guard.exclusions.draft import load_draft
-    from maa_guard.exclusions.draft_render import draft_to_markdown
+    from maa_guard.exclusions.draft_render import draft_to_markdown, review_mismatches
 
-    sys.stdout.write(draft_to_markdown(load_draft(args.draft)))
-    return EXIT_OK
+    draft_file = load_draft(args.draft)
+    write_stdout(draft_to_markdown(draft_file), "markdown")
+    mismatches = review_mismatches(draft_file)
+    if not mismatches:
+        return EXIT_OK
+    _warn_mismatches(args.draft, mismatches)
+    print(
+        "hint: the draft was edited and its digest computed again; write a new draft with "
+        "'maa-guard exclusions draft' ('exclusions submit' reviews every added app again)",
+        file=sys.stderr,
+    )
+    return EXIT_FINDINGS
+
+
+def _warn_mismatches(path: Path, mismatches: Sequence[ReviewMismatch]) -> None:
+    from maa_guard.reporters.text import one_line
+
+    problems = "; ".join(mismatch.describe(one_line) for mismatch in mismatches)
+    print(f"warning: {path}: the reviews do not match the change: {problems}", file=sys.stderr)
 
 
 def run_exclusions_submit(args: argparse.Namespace) -> int:
-    """Send a draft's write with its justification; MAA files an approval request for it."""
+    """Review every app the draft adds again, live, then send the draft's write with its
+    justification; MAA files an approval request for it."""
     from maa_guard.approval import REFERENCE_LENGTH, WriteRequest
     from maa_guard.approval.justification import check_justification
-    from maa_guard.cli.approval import approval_client, run_reported, submitted
-    from maa_guard.exclusions.draft import draft_document, load_draft
+    from maa_guard.cli.approval import (
+        approval_client,
+        follow_up_flags,
+        run_reported,
+        submitted,
+    )
+    from maa_guard.exclusions.draft import ChangeAction, draft_document, load_draft
     from maa_guard.exclusions.draft_build import sent_justification
+    from maa_guard.exclusions.draft_render import review_mismatches
 
     draft_file = load_draft(args.draft)
     draft = draft_file.draft
-    justification = sent_justification(draft.justification, draft.ticket)
+    if draft.request is None:
+        raise _no_property(args.draft)
+    accept_risk = args.accept_risk.strip()
+    justification = sent_justification(draft.justification, draft.ticket, accept_risk)
     check_justification(justification, REFERENCE_LENGTH)
+    adds = draft.change(ChangeAction.ADD)
+    settings = _submit_settings(args) if adds else None
+    mismatches = review_mismatches(draft_file)
+    if mismatches:
+        _warn_mismatches(args.draft, mismatches)
     body = {name: list(values) for name, values in draft.request.body.items()}
     write = WriteRequest(draft.request.method, draft.request.path, body)
     digest = str(draft_document(draft_file)["digest"])
     label = f"exclusions: {draft.policy.display_name}"
+    label += f"; accepted risk: {accept_risk}" if accept_risk else ""
     with approval_client(args) as client:
-        _check_still_current(client, draft)
+        _check_still_current(client, draft, args.draft)
+        if settings is not None:
+            _review_again(args, draft, settings, accept_risk)
         return run_reported(
             args,
             client,
-            lambda: submitted(client, write, justification, label=label, origin=digest),
+            lambda: submitted(
+                client,
+                write,
+                justification,
+                label=label,
+                origin=digest,
+                flags=follow_up_flags(args),
+            ),
         )
 
 
-def _check_still_current(client: ApprovalClient, draft: ExclusionDraft) -> None:
+def _submit_settings(args: argparse.Namespace) -> Settings:
+    """The configuration the review at submit uses, found as ``exclusions draft`` finds it."""
+    from maa_guard.scan.pipeline import ScanRequest, settings_for
+
+    request = ScanRequest(None, False, args.config, {}, _submit_live(args), args.quiet)
+    return settings_for(request, os.environ, Path.cwd())
+
+
+def _submit_live(args: argparse.Namespace) -> LiveOptions:
+    from maa_guard.scan.live import LiveOptions
+
+    return LiveOptions(
+        args.auth, args.cloud, args.graph_endpoint, args.timeout, args.days, args.quiet
+    )
+
+
+def _review_again(
+    args: argparse.Namespace, draft: ExclusionDraft, settings: Settings, accept_risk: str
+) -> None:
+    """Every app the draft adds, reviewed live now, as ``exclusions draft`` reviews it: the
+    reviews in the file are not trusted. Refuses (nothing sent) unless ``accept_risk``."""
+    from maa_guard.exclusions.draft import ChangeAction
+    from maa_guard.exclusions.draft_build import check_reviews
+
+    live = _submit_live(args)
+    reviews = []
+    for app in draft.change(ChangeAction.ADD):
+        review = _review_at_submit(live, app, draft.policy.id, settings, accept_risk)
+        if review is not None:
+            reviews.append(review)
+    check_reviews(reviews, accept_risk, at_submit=True)
+    if accept_risk:
+        _tell_accepted(reviews, accept_risk)
+
+
+def _review_at_submit(
+    live: LiveOptions, app: DraftApp, policy_id: str, settings: Settings, accept_risk: str
+) -> Review | None:
+    """The app's review; None when it could not be looked up and the risk is accepted."""
+    from maa_guard.exclusions.draft_build import SUBMIT_ACCEPT_RISK, DraftUnverified
+    from maa_guard.reporters.text import one_line
+    from maa_guard.review import CouldNotVerifyError
+
+    try:
+        review = _live_review(live, app.app_id, policy_id, settings)
+    except CouldNotVerifyError as error:
+        name = one_line(app.display_name or app.app_id)
+        failure = f"could not look up {name} ({one_line(app.app_id)}): {error.message}"
+        if not accept_risk:
+            raise DraftUnverified(
+                f"nothing was sent: the review at submit {failure}",
+                "fix what the message names (often a read permission the sign-in lacks), or "
+                f"record why the risk is accepted with {SUBMIT_ACCEPT_RISK}",
+            ) from None
+        print(
+            f"warning: the review at submit {failure}; sending with the risk accepted at "
+            f"submit: {one_line(accept_risk)}",
+            file=sys.stderr,
+        )
+        return None
+    if review.app.app_id.lower() != app.app_id.lower():
+        # The write lists the draft's value: the review must be of the app it names.
+        raise UsageError(
+            f"the draft adds {one_line(app.app_id)!r}, which is not the appId of the app it "
+            f"names ({one_line(review.app.display_name)}, appId {review.app.app_id})",
+            "write a new draft with 'maa-guard exclusions draft'; do not edit the file",
+        )
+    return review
+
+
+def _tell_accepted(reviews: Sequence[Review], accept_risk: str) -> None:
+    """Say on stderr what the accepted risk lets through."""
+    from maa_guard.exclusions.draft_build import refused_summary
+    from maa_guard.reporters.text import one_line
+
+    accepted = f"sending with the risk accepted at submit: {one_line(accept_risk)}"
+    refused = refused_summary(reviews)
+    if refused:
+        print(
+            f"warning: the review at submit says do-not-exclude: {refused}; {accepted}",
+            file=sys.stderr,
+        )
+    unverified = [one_line(r.app.display_name or r.app.app_id) for r in reviews if not r.complete]
+    if unverified:
+        print(
+            f"warning: the review at submit of {', '.join(unverified)} could not verify "
+            f"everything it needs; {accepted}",
+            file=sys.stderr,
+        )
+
+
+def _no_property(path: Path) -> UsageError:
+    from maa_guard.exclusions.draft import NO_PROPERTY, no_property_hint
+
+    return UsageError(NO_PROPERTY, no_property_hint(str(path)))
+
+
+def _check_still_current(client: ApprovalClient, draft: ExclusionDraft, path: Path) -> None:
     """The write replaces the whole list: refuse when the tenant or the list is not the one the
-    draft was made from, rather than undo a change made since."""
+    draft was made from, rather than undo a change made since; and when the tenant's policies
+    no longer carry the property the draft writes."""
     from maa_guard.exclusions.draft import stale_reason
 
     caller = client.caller()
@@ -250,11 +462,36 @@ def _check_still_current(client: ApprovalClient, draft: ExclusionDraft) -> None:
             f"{caller.tenant}",
             "sign in to the draft's tenant",
         )
-    path = f"/deviceManagement/operationApprovalPolicies/{draft.policy.id}"
-    live = client.run(client.graph.get(path))
+    _check_property(client, draft, path)
+    policy_path = f"/deviceManagement/operationApprovalPolicies/{draft.policy.id}"
+    live = client.run(client.graph.get(policy_path))
     reason = stale_reason(draft, live)
     if reason:
         raise UsageError(
             f"the policy changed since the draft was written: {reason}",
             "write a new draft with 'maa-guard exclusions draft'",
+        )
+
+
+def _check_property(client: ApprovalClient, draft: ExclusionDraft, path: Path) -> None:
+    """The property the draft writes must be the one the tenant's access policies carry now."""
+    from maa_guard.collect.intune import collect_policies
+    from maa_guard.exclusions.draft_build import DraftUnverified
+    from maa_guard.model import SourceState
+
+    found = client.run(collect_policies(client.graph, draft.exclusions_property))
+    status = found.policies.status
+    if status.state is not SourceState.COMPLETE:
+        raise DraftUnverified(
+            "nothing was sent: the tenant's access policies could not be read completely "
+            f"({status.describe('access_policies')})",
+            "fix what the message names (often a permission), then submit again",
+        )
+    if found.property_name is None:
+        raise _no_property(path)
+    if found.property_name != draft.exclusions_property:
+        raise UsageError(
+            f"the tenant's access policies carry the exclusion property "
+            f"{found.property_name!r}, but the draft writes {draft.exclusions_property!r}",
+            f'set graph.exclusions_property = "{found.property_name}" and write a new draft',
         )

@@ -5,17 +5,29 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from maa_guard.cli.options import SubParsers, terminal_color, terminal_width
+from maa_guard.cli.options import (
+    OUTPUT_FORMATS,
+    SubParsers,
+    add_output_options,
+    bounded_int,
+    check_outputs,
+    output_files,
+    stdout_format,
+    terminal_color,
+    terminal_width,
+)
 from maa_guard.errors import UsageError
 
 if TYPE_CHECKING:
     from maa_guard.fleet.report import FleetRun
     from maa_guard.fleet.run import Recorder, TenantOutcome
+    from maa_guard.fleet.tenants import FleetTenant
+    from maa_guard.reporters import OutputFormat
 
 
 def add_commands(commands: SubParsers, common: argparse.ArgumentParser) -> None:
@@ -31,7 +43,9 @@ def add_commands(commands: SubParsers, common: argparse.ArgumentParser) -> None:
         "configured, then 1 findings, then 3 incomplete, then 0)",
     )
     scan.add_argument("--tenants", type=Path, required=True, metavar="FILE", help="tenants TOML")
-    scan.add_argument("--parallel", type=int, default=4, metavar="N", help="tenants at once")
+    scan.add_argument(
+        "--parallel", type=bounded_int(256, low=1), default=4, metavar="N", help="tenants at once"
+    )
     scan.add_argument(
         "--shard", metavar="K/N", help="scan only the K-th of N stable shares of the tenants"
     )
@@ -45,13 +59,11 @@ def add_commands(commands: SubParsers, common: argparse.ArgumentParser) -> None:
         metavar="FORMAT",
         help="per-tenant report formats (default json and html; repeat the option)",
     )
-    scan.add_argument("--format", choices=("table", "json", "html"), help="combined report")
-    scan.add_argument(
-        "--output",
-        action="append",
-        default=[],
-        metavar="FORMAT=FILE",
-        help="also write the combined report (json or html) to FILE",
+    add_output_options(
+        scan,
+        OUTPUT_FORMATS["fleet scan"],
+        output_help="also write the combined report to PATH, in FORMAT or the one its suffix "
+        "names (.txt .json .html .htm); repeatable",
     )
     scan.add_argument("--record", action="store_true", help="record every scan in the history")
     scan.add_argument("--history", metavar="URL", help="history database (SQLite path or URL)")
@@ -59,17 +71,15 @@ def add_commands(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     scan.set_defaults(handler=run_fleet_scan)
 
 
-COMBINED_FORMATS = ("json", "html")
-
-
 def run_fleet_scan(args: argparse.Namespace) -> int:
+    from maa_guard.cli.output import deliver
     from maa_guard.fleet.report import FleetRun
-    from maa_guard.fleet.run import FleetOptions, fleet_exit_code, scan_fleet
+    from maa_guard.fleet.run import FleetOptions, fleet_exit_code, scan_fleet, tenant_inputs
     from maa_guard.fleet.tenants import load_tenants, parse_shard, shard_of
     from maa_guard.reporters import OutputFormat
-    from maa_guard.storage.files import write_all_atomically
 
-    outputs = _combined_outputs(args.output)
+    combined = OUTPUT_FORMATS["fleet scan"]
+    outputs = output_files(args, combined)
     if args.parallel < 1:
         raise UsageError("--parallel must be at least 1")
     tenants = load_tenants(args.tenants)
@@ -77,33 +87,35 @@ def run_fleet_scan(args: argparse.Namespace) -> int:
     if args.shard:
         k, n = parse_shard(args.shard)
         tenants, shard = shard_of(tenants, k, n), f"{k}/{n}"
+    formats = tuple(OutputFormat(f) for f in (args.tenant_format or ["json", "html"]))
+    targets = [output.path for output in outputs] + _report_paths(tenants, args.out_dir, formats)
+    check_outputs(args, targets, tenant_inputs(tenants))
     options = FleetOptions(
         environ=os.environ,
         cwd=Path.cwd(),
         today=date.today(),
         parallel=args.parallel,
         out_dir=_out_dir(args.out_dir),
-        formats=tuple(OutputFormat(f) for f in (args.tenant_format or ["json", "html"])),
+        formats=formats,
         recorder=_recorder(args),
     )
     outcomes = scan_fleet(tenants, options, _progress(len(tenants), args.quiet))
     run = FleetRun(tuple(outcomes), fleet_exit_code(outcomes), datetime.now(timezone.utc), shard)
-    write_all_atomically([(path, [_combined(name, run)]) for name, path in outputs])
-    _emit(run, args.format or ("table" if sys.stdout.isatty() else "json"), args)
+    color, width = terminal_color(args), terminal_width()
+    deliver(
+        lambda fmt, terminal: _combined(fmt, run, color and terminal, width if terminal else 120),
+        stdout_format(args, combined),
+        outputs,
+    )
     return run.exit_code
 
 
-def _combined_outputs(specs: list[str]) -> list[tuple[str, Path]]:
-    outputs = []
-    for spec in specs:
-        name, separator, path = spec.partition("=")
-        if not separator or not path or name not in COMBINED_FORMATS:
-            raise UsageError(
-                f"--output {spec!r}: expected json=FILE or html=FILE",
-                "e.g. --output html=fleet.html",
-            )
-        outputs.append((name, Path(path)))
-    return outputs
+def _report_paths(
+    tenants: Sequence[FleetTenant], out_dir: Path | None, formats: Sequence[OutputFormat]
+) -> list[Path]:
+    from maa_guard.fleet.run import report_paths
+
+    return [path for tenant in tenants for _, path in report_paths(tenant, out_dir, formats)]
 
 
 def _out_dir(path: Path | None) -> Path | None:
@@ -144,17 +156,10 @@ def _progress(total: int, quiet: bool) -> Callable[[TenantOutcome], None]:
     return tell
 
 
-def _emit(run: FleetRun, output_format: str, args: argparse.Namespace) -> None:
+def _combined(output_format: str, run: FleetRun, color: bool, width: int) -> str:
+    from maa_guard.fleet.report import render_html, render_json, render_table
+
     if output_format == "table":
-        from maa_guard.fleet.report import render_table
-
-        sys.stdout.write(render_table(run, terminal_color(args), terminal_width()))
-    else:
-        sys.stdout.write(_combined(output_format, run))
-
-
-def _combined(output_format: str, run: FleetRun) -> str:
-    from maa_guard.fleet.report import render_html, render_json
-
+        return render_table(run, color, width)
     render: Callable[[FleetRun], str] = render_json if output_format == "json" else render_html
     return render(run)

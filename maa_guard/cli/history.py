@@ -13,7 +13,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from maa_guard.cli.options import SubParsers, terminal_color, terminal_width
+from maa_guard.cli.options import (
+    OUTPUT_FORMATS,
+    SubParsers,
+    add_output_options,
+    bounded_int,
+    check_outputs,
+    output_files,
+    stdout_format,
+    terminal_color,
+    terminal_width,
+)
+from maa_guard.cli.output import deliver
 from maa_guard.errors import EXIT_FINDINGS, EXIT_OK, MaaGuardError, UsageError
 
 if TYPE_CHECKING:
@@ -41,8 +52,10 @@ def _add_history(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     listing = actions.add_parser("list", parents=[common], help="list the recorded scans")
     listing.add_argument("--tenant", metavar="ID", help="only this tenant's scans")
     listing.add_argument("--history", metavar="URL", help=_HISTORY_HELP)
-    listing.add_argument("--limit", type=int, metavar="N", help="only the N most recent scans")
-    listing.add_argument("--format", choices=("table", "json"), help="table or JSON")
+    listing.add_argument(
+        "--limit", type=bounded_int(10**9), metavar="N", help="only the N most recent scans"
+    )
+    add_output_options(listing, OUTPUT_FORMATS["history list"])
     listing.set_defaults(handler=run_history_list)
 
 
@@ -61,8 +74,7 @@ def _add_diff(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     diff.add_argument("after", nargs="?", metavar="B", help="the later scan id or snapshot")
     diff.add_argument("--tenant", metavar="ID", help="the tenant whose last two scans to compare")
     diff.add_argument("--history", metavar="URL", help=_HISTORY_HELP)
-    diff.add_argument("--format", choices=("table", "json", "markdown"), help="output format")
-    diff.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE")
+    add_output_options(diff, OUTPUT_FORMATS["diff"])
     diff.add_argument(
         "--fail-on-drift",
         action="store_true",
@@ -75,11 +87,6 @@ def _add_diff(commands: SubParsers, common: argparse.ArgumentParser) -> None:
         help="config for evaluating snapshot files (recorded scans keep their findings)",
     )
     diff.set_defaults(handler=run_diff)
-
-
-def _format(args: argparse.Namespace) -> str:
-    chosen: str | None = args.format
-    return chosen or ("table" if sys.stdout.isatty() else "json")
 
 
 def history_recorder(url: str | None) -> HistoryRecorder:
@@ -107,36 +114,46 @@ def run_history_list(args: argparse.Namespace) -> int:
     from maa_guard.history.listing import render_scans
     from maa_guard.history.store import open_history
 
+    formats = OUTPUT_FORMATS["history list"]
+    outputs = output_files(args, formats)
+    check_outputs(args, [output.path for output in outputs])
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
     with open_history(args.history, create=False) as history:
         scans = history.list(args.tenant, args.limit)
         display = history.location.display
-    text = render_scans(
-        scans, display, _format(args) == "json", terminal_color(args), terminal_width(160)
-    )
-    sys.stdout.write(text)
+    color, width = terminal_color(args), terminal_width(160)
+
+    def render(output_format: str, terminal: bool) -> str:
+        as_json = output_format == "json"
+        if terminal:
+            return render_scans(scans, display, as_json, color, width)
+        return render_scans(scans, display, as_json, color=False)
+
+    deliver(render, stdout_format(args, formats), outputs)
     return EXIT_OK
 
 
 def run_diff(args: argparse.Namespace) -> int:
     from maa_guard.history.diff import compute_drift
     from maa_guard.history.render import DiffFormat, render_drift
-    from maa_guard.storage.files import write_atomically
 
+    formats = OUTPUT_FORMATS["diff"]
+    outputs = output_files(args, formats)
+    check_outputs(args, [output.path for output in outputs])
     before_ref, after_ref = _reference(args.before), _reference(args.after)
     with _lazy_history(args.history) as history:
         before, after = _sides(before_ref, after_ref, args, history)
     _check_tenants(before, after, args.tenant)
     drift = compute_drift(before, after)
-    output_format = DiffFormat(_format(args))
-    if args.output is not None:
-        write_atomically(args.output, render_drift(drift, output_format))
-        print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(
-            render_drift(drift, output_format, terminal_color(args), terminal_width(120))
-        )
+    color, width = terminal_color(args), terminal_width(120)
+
+    def render(output_format: str, terminal: bool) -> str:
+        if terminal:
+            return render_drift(drift, DiffFormat(output_format), color, width)
+        return render_drift(drift, DiffFormat(output_format))
+
+    deliver(render, stdout_format(args, formats), outputs)
     return EXIT_FINDINGS if args.fail_on_drift and drift.fails else EXIT_OK
 
 

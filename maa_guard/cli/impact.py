@@ -13,15 +13,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from maa_guard.cli.options import (
+    OUTPUT_FORMATS,
     SubParsers,
     add_input,
     add_live_options,
+    add_output_options,
+    check_outputs,
     live_options,
+    output_files,
     scan_request,
+    stdout_format,
     terminal_color,
+    terminal_rows,
     terminal_width,
 )
-from maa_guard.errors import UsageError
 
 if TYPE_CHECKING:
     from maa_guard.impact.model import ImpactReport
@@ -29,7 +34,6 @@ if TYPE_CHECKING:
     from maa_guard.scan.live import LiveOptions
 
 
-FORMATS = ("table", "json", "csv", "html")
 DESCRIPTION = (
     "For every app-only identity that wrote to Intune in the audit window, or that holds "
     "Intune write permissions and signed in: what it wrote, whether an access policy gates "
@@ -55,46 +59,93 @@ def add_commands(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     add_input(impact)
     add_live_options(impact)
     impact.set_defaults(days=None)  # None: a snapshot keeps its own window
-    impact.add_argument(
-        "--format",
-        choices=FORMATS,
-        help="standard output format (table on a terminal, json otherwise)",
-    )
-    impact.add_argument(
-        "-o",
-        "--output",
-        action="append",
-        default=[],
-        metavar="[FORMAT=]FILE",
-        help="write the report to FILE, in FORMAT or by the file's extension "
-        "(.txt .json .csv .html); repeatable; standard output then stays empty unless "
-        "--format is given",
-    )
+    add_output_options(impact, OUTPUT_FORMATS["impact"])
+    _add_display_filters(impact)
     impact.set_defaults(handler=run_impact)
 
 
-EXTENSIONS = {".txt": "table", ".json": "json", ".csv": "csv", ".html": "html", ".htm": "html"}
+# Literal copy of impact.model.Verdict, so that `--help` need not import the impact stage.
+VERDICTS = (
+    "will-be-blocked",
+    "unprotected-workload",
+    "excluded",
+    "inactive",
+    "read-only",
+    "maa-aware",
+)
+
+
+def _add_display_filters(impact: argparse.ArgumentParser) -> None:
+    shown = impact.add_argument_group(
+        "display filters",
+        "narrow the rows shown and written (stdout and -o); the exit code still counts every app",
+    )
+    shown.add_argument(
+        "--verdict",
+        action="append",
+        choices=VERDICTS,
+        metavar="VERDICT",
+        help=f"show only apps with this verdict: {', '.join(VERDICTS)} (repeatable)",
+    )
+    shown.add_argument(
+        "--resource",
+        metavar="TEXT",
+        help="show only apps whose appId or name contains TEXT, ignoring case",
+    )
 
 
 def run_impact(args: argparse.Namespace) -> int:
-    from maa_guard.impact.render import ImpactRenderOptions, render_chunks
+    from maa_guard.cli.output import say_written
+    from maa_guard.impact.render import ImpactFormat, ImpactRenderOptions, render_chunks
     from maa_guard.storage.files import write_all_atomically
 
-    outputs = parse_outputs(args.output)
-    stdout_format = _stdout_format(args.format, bool(outputs))
+    formats = OUTPUT_FORMATS["impact"]
+    outputs = output_files(args, formats)
+    check_outputs(args, [output.path for output in outputs])
+    chosen = stdout_format(args, formats)
     report = impact_report(args)
+    shown = shown_rows(report, args.verdict or (), args.resource)  # `report` decides the exit
     plain = ImpactRenderOptions()
-    write_all_atomically([(path, render_chunks(report, fmt, plain)) for fmt, path in outputs])
-    if stdout_format is not None:
+    write_all_atomically(
+        [(file.path, render_chunks(shown, ImpactFormat(file.format), plain)) for file in outputs]
+    )
+    if chosen is None:
+        say_written(output.path for output in outputs)
+    else:
         _emit(
-            report,
-            stdout_format,
-            ImpactRenderOptions(color=terminal_color(args), width=terminal_width()),
+            shown,
+            ImpactFormat(chosen),
+            ImpactRenderOptions(terminal_color(args), terminal_width(), terminal_rows()),
         )
-    if stdout_format is None or stdout_format.value != "table":  # the table says it itself
+    if chosen != "table":  # the table says it itself
         for name, status in report.incomplete_sources.items():
             print(f"warning: incomplete: {_one_line(status.describe(name))}", file=sys.stderr)
+        if report.unknown_requestor_reason:
+            print(f"warning: incomplete: {report.unknown_requestor_reason}", file=sys.stderr)
+    if shown is not report:
+        print(
+            f"{len(shown.rows)} of {len(report.rows)} apps shown; the exit code "
+            f"({report.exit_code}) counts every app",
+            file=sys.stderr,
+        )
     return report.exit_code
+
+
+def shown_rows(report: ImpactReport, verdicts: Sequence[str], text: str | None) -> ImpactReport:
+    """A copy of the report with only the rows the display filters let through (the same
+    report when none is given): by verdict, and by a case-insensitive part of appId or name."""
+    from dataclasses import replace
+
+    if not verdicts and not text:
+        return report
+    needle = (text or "").casefold()
+    rows = tuple(
+        row
+        for row in report.rows
+        if (not verdicts or row.verdict.value in verdicts)
+        and (needle in row.app_id.casefold() or needle in row.display_name.casefold())
+    )
+    return replace(report, rows=rows, unfiltered=report)
 
 
 def impact_report(args: argparse.Namespace) -> ImpactReport:
@@ -118,54 +169,12 @@ def _live_options(args: argparse.Namespace) -> LiveOptions | None:
     return live_options(argparse.Namespace(**{**vars(args), "days": days}))
 
 
-def parse_outputs(specs: Sequence[str]) -> list[tuple[ImpactFormat, Path]]:
-    """``-o [FORMAT=]FILE`` values, checked before any work is done."""
-    outputs = [_output(spec) for spec in specs]
-    paths = [path.resolve() for _, path in outputs]
-    if len(set(paths)) != len(paths):
-        raise UsageError("two -o options name the same file", "give each report its own file")
-    return outputs
-
-
-def _output(spec: str) -> tuple[ImpactFormat, Path]:
-    from maa_guard.impact.render import ImpactFormat
-
-    name, separator, rest = spec.partition("=")
-    if separator and name.strip().lower() in {f.value for f in ImpactFormat}:
-        if not rest:
-            raise UsageError(f"-o {spec!r}: no file after '='", "e.g. -o html=impact.html")
-        return ImpactFormat(name.strip().lower()), Path(rest)
-    if not spec:
-        raise UsageError("-o needs a file name", "e.g. -o impact.html")
-    by_extension = EXTENSIONS.get(Path(spec).suffix.lower())
-    if by_extension is None:
-        choices = ", ".join(f.value for f in ImpactFormat)
-        raise UsageError(
-            f"-o {spec!r}: cannot tell the format from the file name",
-            f"write FORMAT=FILE, with FORMAT one of {choices}",
-        )
-    return ImpactFormat(by_extension), Path(spec)
-
-
-def _stdout_format(name: str | None, has_outputs: bool) -> ImpactFormat | None:
-    from maa_guard.impact.render import ImpactFormat
-
-    if name is None and has_outputs:
-        return None
-    return ImpactFormat(name or ("table" if sys.stdout.isatty() else "json"))
-
-
 def _emit(report: ImpactReport, output_format: ImpactFormat, options: ImpactRenderOptions) -> None:
+    """`maa-guard impact | head` ends quietly: the verdict still decides the exit code."""
+    from maa_guard.cli.output import write_stdout
     from maa_guard.impact.render import render_chunks
 
-    try:
-        for chunk in render_chunks(report, output_format, options):
-            sys.stdout.write(chunk)
-        sys.stdout.flush()
-    except BrokenPipeError:  # `maa-guard impact | head`: the verdict still decides the exit code
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+    write_stdout(render_chunks(report, output_format, options), output_format.value)
 
 
 def _one_line(text: str) -> str:

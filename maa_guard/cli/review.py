@@ -13,21 +13,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from maa_guard.cli.options import (
+    OUTPUT_FORMATS,
     SubParsers,
     add_input,
     add_live_options,
+    add_output_options,
+    check_outputs,
+    output_files,
     scan_request,
+    stdout_format,
     terminal_color,
 )
 from maa_guard.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from maa_guard.cli.options import OutputFile
     from maa_guard.config import Settings
     from maa_guard.review.model import Review
     from maa_guard.scan.pipeline import ScanRequest
-
-
-REVIEW_FORMATS = ("table", "json", "markdown")
 
 
 def add_commands(commands: SubParsers, common: argparse.ArgumentParser) -> None:
@@ -51,33 +56,25 @@ def add_commands(commands: SubParsers, common: argparse.ArgumentParser) -> None:
         help="assess exclusion from this access policy (repeatable; default: the policies "
         "gating the workloads the app writes to, or every policy if it wrote nothing)",
     )
-    review.add_argument(
-        "--format",
-        choices=REVIEW_FORMATS,
-        help="output format (table on a terminal, json otherwise; with -o, from its suffix)",
-    )
-    review.add_argument(
-        "-o", "--output", type=Path, metavar="FILE", help="write the review to FILE instead"
-    )
+    add_output_options(review, OUTPUT_FORMATS["review"])
     add_live_options(review)
     review.set_defaults(handler=run_review)
-
-
-_SUFFIX_FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown"}
 
 
 def run_review(args: argparse.Namespace) -> int:
     """Exit 0 for ok, 1 for needs-hardening or do-not-exclude, 3 when incomplete."""
     from maa_guard.scan.pipeline import settings_for
 
+    formats = OUTPUT_FORMATS["review"]
+    outputs = output_files(args, formats)
+    check_outputs(args, [output.path for output in outputs])
     request = scan_request(args)
-    output_format = _format(args)
+    chosen = stdout_format(args, formats)
     settings = settings_for(request, os.environ, Path.cwd())
     review = _review(request, args.app, settings, tuple(args.policy))
-    if args.output is not None:
-        _write(review, output_format, args.output)
-    else:
-        _print(review, output_format, terminal_color(args))
+    _write(review, outputs, announce=chosen is None)
+    if chosen is not None:
+        _print(review, chosen, terminal_color(args))
     return review.exit_code
 
 
@@ -104,14 +101,6 @@ def _review(
     return review_app(snapshot, resolved, settings, policy_ids=policies)
 
 
-def _format(args: argparse.Namespace) -> str:
-    if args.format:
-        return str(args.format)
-    if args.output is not None:
-        return _SUFFIX_FORMATS.get(args.output.suffix.lower(), "table")
-    return "table" if sys.stdout.isatty() else "json"
-
-
 def render_review(review: Review, output_format: str, color: bool = False) -> str:
     from maa_guard.review import review_to_markdown, review_to_terminal
     from maa_guard.review.document import review_to_text
@@ -124,20 +113,21 @@ def render_review(review: Review, output_format: str, color: bool = False) -> st
     return review_to_terminal(review, color, width)
 
 
-def _write(review: Review, output_format: str, path: Path) -> None:
+def _write(review: Review, outputs: Sequence[OutputFile], announce: bool) -> None:
+    """All files or none; ``announce``: one line on standard error with the verdict."""
     from maa_guard.reporters.text import one_line
-    from maa_guard.storage.files import write_atomically
+    from maa_guard.storage.files import write_all_atomically
 
-    write_atomically(path, render_review(review, output_format))
-    name = one_line(review.app.display_name or review.app.app_id)
-    print(f"review of {name}: {review.verdict.value}; wrote {path}", file=sys.stderr)
+    write_all_atomically([(file.path, [render_review(review, file.format)]) for file in outputs])
+    if outputs and announce:
+        name = one_line(review.app.display_name or review.app.app_id)
+        written = ", ".join(str(file.path) for file in outputs)
+        print(f"review of {name}: {review.verdict.value}; wrote {written}", file=sys.stderr)
 
 
 def _print(review: Review, output_format: str, color: bool) -> None:
-    try:
-        sys.stdout.write(render_review(review, output_format, color and output_format == "table"))
-        sys.stdout.flush()
-    except BrokenPipeError:  # `maa-guard review ... | head`: the verdict still decides the exit
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+    """`maa-guard review ... | head` ends quietly: the verdict still decides the exit code."""
+    from maa_guard.cli.output import write_stdout
+
+    text = render_review(review, output_format, color and output_format == "table")
+    write_stdout(text, output_format)

@@ -13,23 +13,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from maa_guard.cli.options import (
+    OUTPUT_FORMATS,
     SEVERITIES,
     SubParsers,
     add_input,
     add_live_options,
+    add_output_options,
+    check_outputs,
     live_options,
+    output_files,
     scan_request,
+    stdout_format,
     terminal_color,
+    terminal_rows,
     terminal_width,
 )
 from maa_guard.errors import EXIT_INCOMPLETE, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
+    from maa_guard.evaluate.display import DisplayFilter
     from maa_guard.evaluate.engine import ScanResult
     from maa_guard.history import HistoryRecorder
     from maa_guard.reporters import OutputFormat, RenderOptions
 
-FORMATS = ("table", "json", "sarif", "junit", "html", "markdown", "csv")
+STATUSES = ("fail", "error", "pass", "skipped")
 
 
 def add_commands(commands: SubParsers, common: argparse.ArgumentParser) -> None:
@@ -44,18 +51,7 @@ def _add_scan(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     scan = commands.add_parser("scan", parents=[common], help="run the rules over a tenant")
     add_input(scan)
     add_live_options(scan)
-    scan.add_argument(
-        "--format",
-        choices=FORMATS,
-        help="standard output format (table on a terminal, json otherwise)",
-    )
-    scan.add_argument(
-        "--output",
-        action="append",
-        default=[],
-        metavar="FORMAT=PATH",
-        help="also write FORMAT to PATH (repeatable)",
-    )
+    add_output_options(scan, OUTPUT_FORMATS["scan"])
     scan.add_argument(
         "--record", action="store_true", help="store the scan in the history (maa-guard diff)"
     )
@@ -83,7 +79,40 @@ def _add_scan(commands: SubParsers, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="list suppressed findings in the terminal and Markdown",
     )
+    _add_display_filters(scan)
     scan.set_defaults(handler=run_scan)
+
+
+def _add_display_filters(scan: argparse.ArgumentParser) -> None:
+    shown = scan.add_argument_group(
+        "display filters",
+        "narrow what is shown and written (stdout and --output); the exit code, the summary "
+        "counts, --write-baseline and --record still see every finding",
+    )
+    shown.add_argument(
+        "--severity",
+        choices=SEVERITIES,
+        metavar="LEVEL",
+        help="show only findings of this severity and above (critical, high, medium, low)",
+    )
+    shown.add_argument(
+        "--status",
+        action="append",
+        choices=STATUSES,
+        metavar="STATUS",
+        help="show only findings with this status: fail, error, pass, skipped (repeatable)",
+    )
+    shown.add_argument(
+        "--resource",
+        metavar="TEXT",
+        help="show only findings whose resource id or name contains TEXT, ignoring case",
+    )
+    shown.add_argument(
+        "--framework",
+        metavar="NAME",
+        help="show only findings of rules mapped to a control of NAME: nist-800-53 or "
+        "zero-trust-assessment (or the framework's full name)",
+    )
 
 
 def _add_inventory(commands: SubParsers, common: argparse.ArgumentParser) -> None:
@@ -91,7 +120,7 @@ def _add_inventory(commands: SubParsers, common: argparse.ArgumentParser) -> Non
         "inventory", parents=[common], help="show policies, approver groups, members, exclusions"
     )
     add_input(inventory)
-    inventory.add_argument("--format", choices=("table", "json"), help="tree or JSON")
+    add_output_options(inventory, OUTPUT_FORMATS["inventory"])
     inventory.set_defaults(handler=run_inventory)
 
 
@@ -100,10 +129,16 @@ def _add_rules(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     actions = rules.add_subparsers(dest="rules_command", metavar="ACTION")
     actions.required = True
     listing = actions.add_parser("list", parents=[common], help="list the rules")
-    listing.add_argument("--format", choices=("table", "json"))
+    add_output_options(listing, OUTPUT_FORMATS["rules list"])
+    listing.add_argument(
+        "--framework",
+        metavar="NAME",
+        help="only the rules mapped to a control of NAME (nist-800-53, zero-trust-assessment)",
+    )
     listing.set_defaults(handler=run_rules_list)
     show = actions.add_parser("show", parents=[common], help="one rule in full")
     show.add_argument("rule_id", metavar="ID")
+    add_output_options(show, OUTPUT_FORMATS["rules show"])
     show.set_defaults(handler=run_rules_show)
     export = actions.add_parser("export", parents=[common], help="write Markdown rule pages")
     export.add_argument("--out", type=Path, required=True, metavar="DIR")
@@ -127,18 +162,24 @@ def _add_live_commands(commands: SubParsers, common: argparse.ArgumentParser) ->
     permissions.add_argument(
         "--check", action="store_true", help="compare with the roles of the token in use"
     )
+    add_output_options(permissions, OUTPUT_FORMATS["permissions"])
     add_live_options(permissions)
     permissions.set_defaults(handler=run_permissions)
 
 
 def run_scan(args: argparse.Namespace) -> int:
+    from maa_guard.cli.output import say_written
+    from maa_guard.evaluate.engine import displayed
     from maa_guard.gate.decision import exit_code
     from maa_guard.reporters import OutputFormat, RenderOptions
-    from maa_guard.scan.pipeline import parse_outputs, write_outputs
     from maa_guard.scan.pipeline import run_scan as scan
+    from maa_guard.scan.pipeline import write_outputs
 
-    outputs = parse_outputs(args.output)
+    formats = OUTPUT_FORMATS["scan"]
+    outputs = output_files(args, formats)
+    check_outputs(args, [*(output.path for output in outputs), args.write_baseline])
     recorder = _history_recorder(args)
+    display = display_filter(args)  # an unknown --framework is exit 2 before any work
     flags = {
         "fail_on": args.fail_on,
         "exit_zero": args.exit_zero,
@@ -149,18 +190,23 @@ def run_scan(args: argparse.Namespace) -> int:
     }
     request = scan_request(args, flags)
     result = scan(request, os.environ, Path.cwd(), date.today())
-    options = RenderOptions(
-        color=terminal_color(args), width=terminal_width(), show_suppressed=args.show_suppressed
-    )
-    stdout_format = OutputFormat(args.format or ("table" if sys.stdout.isatty() else "json"))
-    write_outputs(result, [*outputs], options)
+    chosen = stdout_format(args, formats)
+    shown = displayed(result, display)  # what is shown; `result` decides
+    files = [(OutputFormat(output.format), output.path) for output in outputs]
+    write_outputs(shown, files, RenderOptions(show_suppressed=args.show_suppressed))
     if args.write_baseline:
         _write_baseline(result, args.write_baseline)
-    try:
-        _emit(result, stdout_format, options)
-    except BrokenPipeError:  # `maa-guard scan ... | head`: the verdict still decides the exit code
-        _silence_stdout()
-    if stdout_format is not OutputFormat.TABLE:  # the table shows its warnings itself
+    if chosen is None:
+        say_written(output.path for output in outputs)
+    else:  # `| head` ends it quietly: the verdict decides the exit code
+        options = RenderOptions(
+            color=terminal_color(args),
+            width=terminal_width(),
+            show_suppressed=args.show_suppressed,
+            max_rows=terminal_rows(),
+        )
+        _emit(shown, OutputFormat(chosen), options)
+    if chosen != "table":  # the table shows its warnings itself
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr)
     if recorder is None:
@@ -168,6 +214,20 @@ def run_scan(args: argparse.Namespace) -> int:
     from maa_guard.cli.history import record_after_scan
 
     return record_after_scan(recorder, result, exit_code(result))
+
+
+def display_filter(args: argparse.Namespace) -> DisplayFilter:
+    """--severity, --status, --resource and --framework as a filter (inactive when none is
+    given)."""
+    from maa_guard.catalogue import framework_named, rules_mapped_to
+    from maa_guard.evaluate.display import DisplayFilter
+    from maa_guard.model import Severity, Status
+
+    statuses = tuple(Status(name) for name in dict.fromkeys(args.status or ()))
+    severity = Severity.parse(args.severity) if args.severity else None
+    framework = framework_named(args.framework) if args.framework is not None else None
+    mapped = rules_mapped_to(framework) if framework is not None else frozenset()
+    return DisplayFilter(severity, statuses, args.resource or None, framework, mapped)
 
 
 def _history_recorder(args: argparse.Namespace) -> HistoryRecorder | None:
@@ -181,13 +241,6 @@ def _history_recorder(args: argparse.Namespace) -> HistoryRecorder | None:
     return history_recorder(args.history)
 
 
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
 def _write_baseline(result: ScanResult, path: Path) -> None:
     from maa_guard.gate.baseline import baseline_document
     from maa_guard.storage.files import write_atomically
@@ -196,40 +249,64 @@ def _write_baseline(result: ScanResult, path: Path) -> None:
 
 
 def _emit(result: ScanResult, output_format: OutputFormat, options: RenderOptions) -> None:
+    from maa_guard.cli.output import write_stdout
     from maa_guard.reporters import render_chunks
 
-    last = ""
-    for chunk in render_chunks(result, output_format, options):
-        sys.stdout.write(chunk)
-        last = chunk or last
-    if not last.endswith("\n"):
-        sys.stdout.write("\n")
+    write_stdout(render_chunks(result, output_format, options), output_format.value)
 
 
 def run_inventory(args: argparse.Namespace) -> int:
+    from maa_guard.cli.output import deliver
     from maa_guard.reporters.inventory import render_inventory
     from maa_guard.scan.pipeline import settings_for, snapshot_for
 
+    formats = OUTPUT_FORMATS["inventory"]
+    outputs = output_files(args, formats)
+    check_outputs(args, [output.path for output in outputs])
     request = scan_request(args)
     settings = settings_for(request, os.environ, Path.cwd())
     snapshot = snapshot_for(request, settings, os.environ)
-    as_json = (args.format or ("table" if sys.stdout.isatty() else "json")) == "json"
-    sys.stdout.write(render_inventory(snapshot, settings, as_json, terminal_color(args)))
+    color = terminal_color(args)
+
+    def render(output_format: str, terminal: bool) -> str:
+        return render_inventory(snapshot, settings, output_format == "json", color and terminal)
+
+    deliver(render, stdout_format(args, formats), outputs)
     return 0
 
 
 def run_rules_list(args: argparse.Namespace) -> int:
-    from maa_guard.catalogue.pages import rules_table
+    from maa_guard.catalogue import framework_named
+    from maa_guard.cli.output import deliver
+    from maa_guard.reporters.rules_list import rules_table
 
-    as_json = (args.format or ("table" if sys.stdout.isatty() else "json")) == "json"
-    sys.stdout.write(rules_table(as_json, terminal_color(args)))
+    formats = OUTPUT_FORMATS["rules list"]
+    outputs = output_files(args, formats)
+    check_outputs(args, [output.path for output in outputs])
+    framework = framework_named(args.framework) if args.framework is not None else None
+    color = terminal_color(args)
+
+    def render(output_format: str, terminal: bool) -> str:
+        width = terminal_width() if terminal else 120
+        return rules_table(output_format == "json", color and terminal, framework, width)
+
+    deliver(render, stdout_format(args, formats), outputs)
     return 0
 
 
 def run_rules_show(args: argparse.Namespace) -> int:
-    from maa_guard.catalogue.pages import rule_page
+    from maa_guard.catalogue.pages import find_rule, render_page, rule_json
+    from maa_guard.cli.output import deliver
 
-    sys.stdout.write(rule_page(args.rule_id.upper()))
+    formats = OUTPUT_FORMATS["rules show"]
+    outputs = output_files(args, formats)
+    check_outputs(args, [output.path for output in outputs])
+    rule = find_rule(args.rule_id)
+
+    def render(output_format: str, terminal: bool) -> str:
+        return rule_json(rule) if output_format == "json" else render_page(rule)
+
+    deliver(render, stdout_format(args, formats), outputs)
     return 0
 
 
@@ -242,13 +319,14 @@ def run_rules_export(args: argparse.Namespace) -> int:
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
-    """Collect only: write the snapshot; exit 3 when a source is not complete."""
-    from maa_guard.model import SourceState
+    """Collect only: write the snapshot; exit 3 when a source is partial or failed."""
+    from maa_guard.cli.options import check_outputs
     from maa_guard.scan.live import LiveOptions, collect_live
     from maa_guard.scan.pipeline import ScanRequest, settings_for
     from maa_guard.snapshot.file import snapshot_to_json
     from maa_guard.storage.files import write_atomically
 
+    check_outputs(args, [args.output])
     options = live_options(args) or LiveOptions(
         None, args.cloud, None, args.timeout, args.days, args.quiet
     )
@@ -256,9 +334,7 @@ def run_snapshot(args: argparse.Namespace) -> int:
     snapshot = collect_live(options, settings, os.environ)
     write_atomically(args.output, snapshot_to_json(snapshot))
     incomplete = sorted(
-        name
-        for name, status in snapshot.sources.items()
-        if status.state is not SourceState.COMPLETE
+        name for name, status in snapshot.sources.items() if not status.state.usable
     )
     print(
         f"wrote {args.output}" + (f"; incomplete: {', '.join(incomplete)}" if incomplete else ""),
@@ -269,17 +345,29 @@ def run_snapshot(args: argparse.Namespace) -> int:
 
 def run_permissions(args: argparse.Namespace) -> int:
     """The least-privilege application permissions; --check compares a token's roles."""
-    import json
-
+    from maa_guard.cli.output import deliver
     from maa_guard.collect import SOURCE_PERMISSIONS, missing_permissions
+    from maa_guard.reporters.permissions import render_missing, render_needed
     from maa_guard.scan.live import LiveOptions, current_token, token_roles
 
+    formats = OUTPUT_FORMATS["permissions"]
+    outputs = output_files(args, formats)
+    check_outputs(args, [output.path for output in outputs])
+    color = terminal_color(args)
     if not args.check:
-        rows = {source: list(perms) for source, perms in SOURCE_PERMISSIONS.items()}
-        needed = sorted({p for perms in rows.values() for p in perms})
-        print(json.dumps({"permissions": needed, "by_source": rows}, indent=2))
+        deliver(
+            lambda fmt, terminal: render_needed(
+                SOURCE_PERMISSIONS, fmt == "json", color and terminal
+            ),
+            stdout_format(args, formats),
+            outputs,
+        )
         return EXIT_OK
     options = live_options(args) or LiveOptions(None, args.cloud)
     missing = missing_permissions(token_roles(current_token(options, os.environ)))
-    print(json.dumps({"missing_by_source": {s: list(p) for s, p in missing.items()}}, indent=2))
+    deliver(
+        lambda fmt, terminal: render_missing(missing, fmt == "json", color and terminal),
+        stdout_format(args, formats),
+        outputs,
+    )
     return EXIT_INCOMPLETE if missing else EXIT_OK

@@ -1,7 +1,9 @@
-"""`watch`: poll MAA requests and changes, notify receivers exactly once (parser and handler).
+"""`watch`: poll MAA requests and changes, notify receivers exactly once (parser and handlers).
 
-The handler wires configuration, credentials and state to the watch runner; the watch modules
-are imported only when it runs.
+``watch [run]`` polls; ``watch test-notify`` sends one marked test message to every receiver;
+``watch outbox`` lists the messages in the state file, read-only. The handlers wire
+configuration, credentials and state to the watch modules, which are imported only when one
+runs.
 """
 
 from __future__ import annotations
@@ -16,13 +18,26 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maa_guard.cli.options import SEVERITIES, SubParsers, add_live_options
-from maa_guard.errors import EXIT_OK
+from maa_guard.cli.options import (
+    OUTPUT_FORMATS,
+    SEVERITIES,
+    SubParsers,
+    add_live_options,
+    add_output_options,
+    check_outputs,
+    output_files,
+    stdout_format,
+    terminal_color,
+    terminal_width,
+)
+from maa_guard.cli.output import deliver, write_stdout
+from maa_guard.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, UsageError
 
 if TYPE_CHECKING:
     from maa_guard.config import Settings
     from maa_guard.scan.live import LiveOptions
-    from maa_guard.watch.config import WatchConfig
+    from maa_guard.watch.config import ReceiverConfig, WatchConfig
+    from maa_guard.watch.delivery import Trial
     from maa_guard.watch.notifiers import Notifier
     from maa_guard.watch.runner import Say
     from maa_guard.watch.sources import ScanOptions
@@ -30,8 +45,30 @@ if TYPE_CHECKING:
 WATCH_EPILOG = (
     "exit codes with --once: 0 read everything and delivered everything due, 2 configuration "
     "error (also: a receiver refused a message), 3 a source could not be read or a message is "
-    "still queued for a receiver that is down (retried by the next run)"
+    "still queued for a receiver that is down (retried by the next run). test-notify: 0 every "
+    "receiver took the test message, 2 one refused it (configuration), 3 one is unreachable. "
+    "outbox: 0 listed, 2 no state file"
 )
+ACTIONS = ("run", "test-notify", "outbox")
+# maa_guard.watch.outbox.STATUS_FILTERS, copied so that --help imports no watch module.
+OUTBOX_STATUSES = ("queued", "sending", "blocked", "delivered", "failed")
+# The options of one action only, and the flag an error names each by. --auth, --cloud and
+# --graph-endpoint are left out: the connection may come from the environment or the config
+# file (cli.options.resolve_connection), which the other actions simply do not use.
+_ONLY_FOR = {
+    "run": {
+        "interval": "--interval",
+        "once": "--once",
+        "scan": "--scan",
+        "scan_severity": "--scan-severity",
+        "warn_before": "--warn-before",
+        "notify_existing": "--notify-existing",
+        "timeout": "--timeout",
+        "days": "--days",
+    },
+    "outbox": {"status": "--status", "format": "--format", "output": "--output"},
+}
+_STATE_ACTIONS = ("run", "outbox")
 
 
 def add_commands(commands: SubParsers, common: argparse.ArgumentParser) -> None:
@@ -40,7 +77,17 @@ def add_commands(commands: SubParsers, common: argparse.ArgumentParser) -> None:
         "watch",
         parents=[common],
         help="poll MAA requests and changes; notify Teams, Slack, webhooks and e-mail",
+        usage="%(prog)s [run | test-notify | outbox] [options]",
         epilog=WATCH_EPILOG,
+    )
+    watch.add_argument(
+        "action",
+        nargs="?",
+        choices=ACTIONS,
+        default="run",
+        metavar="ACTION",
+        help="run (default): poll and notify; test-notify: send a test message to every "
+        "receiver; outbox: list the queued, refused and delivered messages",
     )
     watch.add_argument(
         "--interval", metavar="DURATION", help="time between polls, e.g. 5m (default 5m)"
@@ -72,8 +119,16 @@ def add_commands(commands: SubParsers, common: argparse.ArgumentParser) -> None:
         "user data folder)",
     )
     watch.add_argument("--config", type=Path, metavar="FILE", help="config file")
+    outbox = watch.add_argument_group("outbox")
+    outbox.add_argument(
+        "--status",
+        choices=OUTBOX_STATUSES,
+        help="only these messages (failed: refused, or queued again after a failed attempt)",
+    )
+    add_output_options(outbox, OUTPUT_FORMATS["watch outbox"])
     add_live_options(watch)
-    watch.set_defaults(handler=run_watch)
+    unset = {dest: watch.get_default(dest) for names in _ONLY_FOR.values() for dest in names}
+    watch.set_defaults(handler=run_watch, watch_unset=unset)
 
 
 STATE_VARIABLE = "MAA_GUARD_STATE"
@@ -82,6 +137,33 @@ ConfigFile = tuple[Path, dict[str, Any]] | None
 
 
 def run_watch(args: argparse.Namespace) -> int:
+    _reject_other_options(args)
+    if args.action == "test-notify":
+        return run_test_notify(args)
+    if args.action == "outbox":
+        return run_outbox(args)
+    return run_polls(args)
+
+
+def _reject_other_options(args: argparse.Namespace) -> None:
+    """An option of another action is an error, not silently ignored."""
+    for action, options in _ONLY_FOR.items():
+        if action == args.action:
+            continue
+        for dest, flag in options.items():
+            if getattr(args, dest) != args.watch_unset[dest]:
+                raise UsageError(
+                    f"watch {args.action}: {flag} belongs to 'watch {action}'",
+                    f"use it as 'maa-guard watch {action} {flag} ...', or leave it out",
+                )
+    if args.action not in _STATE_ACTIONS and args.state is not None:
+        raise UsageError(
+            f"watch {args.action}: --state is not used here (nothing is read or recorded)",
+            "leave --state out",
+        )
+
+
+def run_polls(args: argparse.Namespace) -> int:
     from maa_guard.config import find_config_file
     from maa_guard.watch.delivery import Deliverer
     from maa_guard.watch.events import DetectOptions
@@ -192,3 +274,84 @@ def _speakers(args: argparse.Namespace) -> tuple[Say, Say]:
             warn(line)
 
     return say, warn
+
+
+# ---- test-notify -----------------------------------------------------------------------------
+
+
+def run_test_notify(args: argparse.Namespace) -> int:
+    """One marked test message to every receiver, outside the outbox; a line per receiver."""
+    from maa_guard.config import find_config_file
+    from maa_guard.watch.delivery import send_trials
+
+    found = find_config_file(args.config, Path.cwd())
+    config = watch_config(found, args)
+    if not config.receivers:
+        raise UsageError(
+            "watch test-notify: no [[notify]] receivers configured",
+            "add [[notify]] tables to maa-guard.toml (docs/watch.md), or name the file with "
+            "--config",
+        )
+    environ = os.environ
+
+    def build(receiver: ReceiverConfig) -> Notifier:
+        from maa_guard.watch.notifiers import CHANNELS
+
+        return CHANNELS[receiver.channel].build(receiver.settings, environ)
+
+    trials = send_trials(config.receivers, build, config.portal_link, utc_now())
+    write_stdout("".join(trial_line(trial) + "\n" for trial in trials), "table")
+    return trial_exit_code(trials)
+
+
+def trial_line(trial: Trial) -> str:
+    from maa_guard.reporters.text import one_line
+    from maa_guard.watch.notifiers import Outcome
+
+    detail = one_line(trial.detail)
+    if trial.outcome is Outcome.DELIVERED:
+        return f"{trial.receiver}: delivered ({detail})"
+    if trial.outcome is Outcome.REJECTED:
+        return f"{trial.receiver}: failed: refused ({detail}); fix the receiver's configuration"
+    if trial.outcome is Outcome.RETRY:
+        return f"{trial.receiver}: failed: unreachable ({detail})"
+    return f"{trial.receiver}: not sent ({detail})"
+
+
+def trial_exit_code(trials: list[Trial]) -> int:
+    """2 when a receiver refused (its configuration is wrong), else 3 when one is unreachable."""
+    from maa_guard.watch.notifiers import Outcome
+
+    outcomes = {trial.outcome for trial in trials}
+    if Outcome.REJECTED in outcomes:
+        return EXIT_USAGE
+    if Outcome.RETRY in outcomes:
+        return EXIT_INCOMPLETE
+    return EXIT_OK
+
+
+# ---- outbox ----------------------------------------------------------------------------------
+
+
+def run_outbox(args: argparse.Namespace) -> int:
+    """The outbox of the state file the watch would use, read-only."""
+    from maa_guard.config import find_config_file
+    from maa_guard.watch.outbox import render_outbox, select
+    from maa_guard.watch.state import read_outbox
+
+    formats = OUTPUT_FORMATS["watch outbox"]
+    outputs = output_files(args, formats)
+    found = find_config_file(args.config, Path.cwd())
+    path = state_path(args.state, os.environ, watch_config(found, args), found)
+    check_outputs(args, [output.path for output in outputs], [("the state file", path)])
+    entries = select(read_outbox(path), args.status)
+    color, width = terminal_color(args), terminal_width(160)
+
+    def render(output_format: str, terminal: bool) -> str:
+        as_json = output_format == "json"
+        if terminal:
+            return render_outbox(entries, str(path), as_json, color, width)
+        return render_outbox(entries, str(path), as_json, color=False)
+
+    deliver(render, stdout_format(args, formats), outputs)
+    return EXIT_OK

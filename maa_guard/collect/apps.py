@@ -1,4 +1,11 @@
-"""Service principals and applications: credentials, owners, Graph app permissions by name."""
+"""Service principals and applications: credentials, owners, Graph app permissions by name.
+
+Besides the apps the policies and the audit log name, the service principals that hold an Intune
+write permission of Microsoft Graph (``workloads.is_intune_write_permission``) are read, from
+the Graph service principal's ``appRoleAssignedTo``: an app that can write to Intune but neither
+wrote in the window nor is excluded is one MAA would block on its next write (the impact
+report's ``read-only`` and ``inactive`` rows).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from maa_guard.collect.common import (
+    COMPLETE,
     Outcome,
     Problems,
     decode_all,
+    failed,
     fetch_present,
     references,
     select,
@@ -18,12 +27,15 @@ from maa_guard.collect.common import (
 )
 from maa_guard.collect.errors import GraphError
 from maa_guard.collect.graph import GraphClient
+from maa_guard.model import SourceState
 from maa_guard.snapshot import (
     Application,
     AuditEvent,
     FederatedIdentityCredential,
     ServicePrincipal,
+    SourceStatus,
 )
+from maa_guard.workloads import is_intune_write_permission
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 SP_FIELDS = select(
@@ -40,6 +52,8 @@ APP_FIELDS = select("id", "appId", "displayName", "passwordCredentials", "keyCre
 OWNER_QUERY = "?$select=id,displayName&$top=999"
 FEDERATED_QUERY = "?$select=id,name,issuer,subject,audiences&$top=999"
 GRANT_QUERY = "?$select=appRoleId,resourceId&$top=999"
+HOLDER_FIELDS = select("principalId", "principalType", "appRoleId")
+GraphRoleNames = tuple[str, dict[str, str]]
 
 
 def app_only_writers(events: Iterable[AuditEvent]) -> list[str]:
@@ -200,3 +214,76 @@ async def _with_app_relations(
             changes["federated_identity_credentials"] = tuple(credentials)
         filled.append(dataclasses.replace(app, **changes))
     return filled
+
+
+# ---- holders of Intune write permissions -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WriteHolders:
+    """Service principal object ids holding an Intune write permission of Microsoft Graph, the
+    Graph service principal's id and role names (to name the holders' permissions), and the
+    read's status."""
+
+    ids: tuple[str, ...]
+    graph_roles: GraphRoleNames | None
+    status: SourceStatus
+
+
+async def write_holder_ids(client: GraphClient) -> WriteHolders:
+    """``GET servicePrincipals/{graph}/appRoleAssignedTo``, kept to service principals granted a
+    ``DeviceManagement*.ReadWrite.All`` or ``...PrivilegedOperations.All`` role; starts at once."""
+    problems = Problems()
+    roles = await _graph_app_roles(client, problems)
+    if roles is None:
+        return WriteHolders((), None, problems.status(anything_read=False))
+    graph_id, names = roles
+    try:
+        grants = await client.get_all(
+            f"servicePrincipals/{graph_id}/appRoleAssignedTo",
+            {"$select": HOLDER_FIELDS, "$top": "999"},
+        )
+    except GraphError as error:
+        return WriteHolders((), roles, failed(error))
+    ids = unique(
+        str(grant.get("principalId") or "")
+        for grant in grants
+        if str(grant.get("principalType", "")).lower() == "serviceprincipal"
+        and is_intune_write_permission(names.get(str(grant.get("appRoleId")), ""))
+    )
+    return WriteHolders(tuple(i for i in ids if i), roles, COMPLETE)
+
+
+async def with_write_holders(
+    client: GraphClient,
+    lookup: Awaitable[Outcome[ServicePrincipal]],
+    holders: Awaitable[WriteHolders],
+) -> Outcome[ServicePrincipal]:
+    """The looked-up service principals, then the write holders not among them (read by object
+    id, with owners, permissions and application). A failed holder read makes the outcome
+    partial: an app MAA would block may be missing."""
+    found, held = await lookup, await holders
+    known = {sp.id.lower() for sp in found.items}
+    problems = Problems()
+    paths = [
+        f"servicePrincipals/{i}?$select={SP_FIELDS}" for i in held.ids if i.lower() not in known
+    ]
+    sps = decode_all(ServicePrincipal, await fetch_present(client, paths, problems), problems)
+    sps = await _with_sp_relations(client, sps, held.graph_roles, problems)
+    sps = await _with_applications(client, sps, problems)
+    items = found.items + tuple(sps)
+    return Outcome(items, _merged_status(found.status, held.status, problems.status()))
+
+
+def _merged_status(found: SourceStatus, *holders: SourceStatus) -> SourceStatus:
+    """``found``'s status while it is not complete; else the first holder problem, as partial."""
+    if found.state is not SourceState.COMPLETE:
+        return found
+    broken = next((s for s in holders if s.state is not SourceState.COMPLETE), None)
+    if broken is None:
+        return found
+    return dataclasses.replace(
+        broken,
+        state=SourceState.PARTIAL,
+        reason=f"holders of Intune write permissions: {broken.reason}",
+    )

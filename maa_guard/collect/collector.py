@@ -2,13 +2,15 @@
 
 At once: the sign-in report (the slowest chain, 5 requests per 10 s) in the background, and
 policies, approval requests, RBAC, Conditional Access, the audit log (the window's events,
-and the access-policy events before it back to the log's retention: an exclusion added long
-ago is known only from its event; both in parallel time slices) and tenant facts. Each
-dependent source starts as soon as its own inputs are in, not when every first source is:
-the groups named by policies and role assignments, then their users, once policies and RBAC
-are read (they need no audit log); the service principals of apps excluded by the policy
-property once policies are read, then those of audit-log exclusions and app-only audit
-writers when the audit reads finish; then sign-in activity.
+and the access-policy events before it back to the log's retention, from the audit categories
+that hold them: an exclusion added long ago is known only from its event; both in parallel
+time slices) and tenant facts. Each dependent source starts as soon as its own inputs are in,
+not when every first source is: the groups named by policies and role assignments, then their
+users, once policies and RBAC are read (they need no audit log); the service principals of
+apps excluded by the policy property once policies are read, then those of audit-log
+exclusions, app-only audit writers and apps declared in ``[[exclusions]]`` when the audit
+reads finish, and then the holders of Intune write permissions not among them (their ids are
+read at once); then sign-in activity.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from maa_guard import __version__
-from maa_guard.collect.apps import app_only_writers, collect_service_principals
+from maa_guard.collect.apps import (
+    WriteHolders,
+    app_only_writers,
+    collect_service_principals,
+    with_write_holders,
+    write_holder_ids,
+)
 from maa_guard.collect.common import Outcome, T, unique
 from maa_guard.collect.directory import collect_groups, collect_users, user_ids_of
 from maa_guard.collect.graph import GraphClient
@@ -32,6 +40,7 @@ from maa_guard.collect.intune import (
     collect_policies,
     collect_rbac,
     collect_requests,
+    declared_app_ids,
     merge_audit_events,
 )
 from maa_guard.collect.tenant import (
@@ -43,6 +52,12 @@ from maa_guard.collect.tenant import (
 )
 from maa_guard.config import Settings
 from maa_guard.exclusions import exclusions_from_audit_events
+from maa_guard.exclusions.provenance import (
+    NO_POLICIES,
+    no_property_status,
+    no_property_unread_status,
+    property_status,
+)
 from maa_guard.model import SourceState
 from maa_guard.snapshot import (
     SCHEMA_VERSION,
@@ -105,10 +120,10 @@ async def collect(
     tell = progress or _silent
     tasks = _Tasks()
     try:
-        parts, tenant, seen = await _all_parts(client, settings, window, tenant_id, tell, tasks)
+        parts, tenant, found = await _all_parts(client, settings, window, tenant_id, tell, tasks)
     finally:
         tasks.cancel()
-    sources = _sources(parts, settings.exclusions_property, seen)
+    sources = _sources(parts, settings, found)
     events = merge_audit_events(parts.audit.items, parts.history.items)
     merged = _with_exclusions(parts.policies.items, events, parts.sps.items)
     tell("exclusions", sources["exclusions"], sum(len(p.exclusions) for p in merged))
@@ -158,7 +173,7 @@ async def _all_parts(
     tenant_id: str,
     tell: Progress,
     tasks: _Tasks,
-) -> tuple[_Parts, TenantInfo, bool]:
+) -> tuple[_Parts, TenantInfo, str | None]:
     """Every source as a task of its own, each dependent one awaiting only its inputs."""
     # The sign-in report is the slowest chain (5 requests per 10 s): start it first.
     evidence = tasks.start(collect_sign_in_evidence(client, window))
@@ -171,7 +186,11 @@ async def _all_parts(
     tenant = tasks.start(collect_tenant(client, tenant_id))
     directory = tasks.start(_groups_and_users(client, policies, rbac, tell))
     audit_log = tasks.start(_audit_log(audit, history))
-    apps = tasks.start(_apps_and_sign_ins(client, policies, audit_log, evidence, tell))
+    declared = tasks.start(declared_app_ids(client, [e.app for e in settings.declared_exclusions]))
+    holders = tasks.start(write_holder_ids(client))
+    apps = tasks.start(
+        _apps_and_sign_ins(client, policies, audit_log, evidence, tell, declared, holders)
+    )
     await asyncio.gather(policies, rbac, audit_log, requests, ca, tenant, directory, apps)
     (definitions, assignments), (groups, users) = rbac.result(), directory.result()
     sps, sign_ins = apps.result()
@@ -189,7 +208,7 @@ async def _all_parts(
         sps,
         sign_ins,
     )
-    return parts, tenant.result(), found.property_seen
+    return parts, tenant.result(), found.property_name
 
 
 async def _policies(client: GraphClient, settings: Settings, tell: Progress) -> PolicyOutcome:
@@ -204,17 +223,12 @@ async def _rbac(client: GraphClient, tell: Progress) -> Rbac:
     return definitions, assignments
 
 
-def _sources(parts: _Parts, property_name: str, property_seen: bool) -> dict[str, SourceStatus]:
+def _sources(
+    parts: _Parts, settings: Settings, property_name: str | None
+) -> dict[str, SourceStatus]:
     """Each source's status; one built from an incomplete input is at best partial."""
     policies, audit, history = parts.policies.status, parts.audit.status, parts.history.status
-    exclusions = _exclusions_status(policies, audit, history, parts.sps.status)
-    if exclusions.state is SourceState.COMPLETE and parts.policies.items and not property_seen:
-        exclusions = SourceStatus(
-            SourceState.PARTIAL,
-            reason=f"no access policy carries the property {property_name!r}; exclusions "
-            "older than the audit log's retention cannot be seen "
-            "(set graph.exclusions_property)",
-        )
+    exclusions = _exclusions_source(parts, settings, property_name)
     # Derived statuses feed the next step, so incompleteness travels the whole chain:
     # policies/RBAC -> groups -> users, and policies/audit -> service principals -> sign-ins.
     groups = _after(parts.groups.status, policies, parts.assignments.status)
@@ -291,19 +305,21 @@ async def _apps_and_sign_ins(
     audit_log: Awaitable[tuple[AuditEvent, ...]],
     evidence: Awaitable[SignInEvidence],
     tell: Progress,
+    declared: Awaitable[list[str]],
+    holders: Awaitable[WriteHolders],
 ) -> tuple[Outcome[ServicePrincipal], Outcome[SignInActivity]]:
-    """Service principals of excluded apps at once, of audit-log exclusions and app-only
-    writers when the audit log (window and exclusion history) is in; then their sign-in
-    activity."""
+    """Service principals of excluded apps at once, of audit-log exclusions, app-only writers
+    and declared apps when the audit log (window and exclusion history) is in, then the holders
+    of Intune write permissions not among them; then their sign-in activity."""
     found = (await policies).policies.items
     excluded = unique(e.app_id for p in found for e in p.exclusions)
 
     async def from_audit() -> list[str]:
         events = await audit_log
-        return _excluded_app_ids(found, events) + app_only_writers(events)
+        return _excluded_app_ids(found, events) + app_only_writers(events) + await declared
 
     work = collect_service_principals(client, excluded, from_audit())
-    sps = await _told(tell, "service_principals", work)
+    sps = await _told(tell, "service_principals", with_write_holders(client, work, holders))
     sign_ins = sign_in_activity(await evidence, [sp.app_id for sp in sps.items])
     tell("sign_in_activity", sign_ins.status, len(sign_ins.items))
     return sps, sign_ins
@@ -341,6 +357,23 @@ def _with_exclusions(
     return tuple(result)
 
 
+def _exclusions_source(
+    parts: _Parts, settings: Settings, property_name: str | None
+) -> SourceStatus:
+    """What was not read comes first; on a tenant whose policies carry no exclusion property the
+    reason still says so, and what ``graph.trust_declared_exclusions`` does about it."""
+    policies = parts.policies.status
+    exclusions = _exclusions_status(
+        policies, parts.audit.status, parts.history.status, parts.sps.status
+    )
+    if exclusions.state is SourceState.COMPLETE:
+        return _exclusions_inventory(parts, settings, property_name)
+    if policies.state is SourceState.COMPLETE and parts.policies.items and property_name is None:
+        trust, configured = settings.trust_declared_exclusions, settings.exclusions_property
+        return no_property_unread_status(exclusions, trust, configured)
+    return exclusions
+
+
 def _exclusions_status(
     policies: SourceStatus, audit: SourceStatus, history: SourceStatus, sps: SourceStatus
 ) -> SourceStatus:
@@ -356,6 +389,19 @@ def _exclusions_status(
     return dataclasses.replace(
         sps, state=SourceState.PARTIAL, reason=f"excluded apps' service principals: {sps.reason}"
     )
+
+
+def _exclusions_inventory(
+    parts: _Parts, settings: Settings, property_name: str | None
+) -> SourceStatus:
+    """Every input read: where the exclusions came from, and whether that is all of them."""
+    history_note = parts.history.status.reason
+    configured = settings.exclusions_property
+    if property_name is not None:
+        return property_status(property_name, configured, history_note)
+    if not parts.policies.items:
+        return SourceStatus(SourceState.COMPLETE, reason=NO_POLICIES)
+    return no_property_status(settings.trust_declared_exclusions, configured, history_note)
 
 
 def _after(own: SourceStatus, *inputs: SourceStatus) -> SourceStatus:

@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 from maa_guard.collect.errors import GraphError
 from maa_guard.collect.graph import GraphClient
 from maa_guard.model import SourceState
-from maa_guard.snapshot import DirectoryObjectRef, SourceStatus
+from maa_guard.snapshot import DirectoryObjectRef, MalformedItem, SourceStatus
 from maa_guard.snapshot.codec import DecodeError, decode
 
 T = TypeVar("T")
@@ -28,10 +28,14 @@ class Outcome(Generic[T]):
 
 @dataclass(slots=True)
 class Problems:
-    """Failures met while collecting one source; turns into its SourceStatus."""
+    """Failures met while collecting one source; turns into its SourceStatus.
+
+    A malformed item is not a failure of the source: every other item was read, so the source
+    stays complete and records the item, and each rule reading it reports that item alone."""
 
     errors: list[GraphError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    malformed: list[MalformedItem] = field(default_factory=list)
 
     def add(self, error: GraphError) -> None:
         self.errors.append(error)
@@ -41,13 +45,15 @@ class Problems:
 
     def status(self, anything_read: bool = True) -> SourceStatus:
         """Complete when nothing went wrong; failed when nothing could be read at all."""
+        malformed = tuple(self.malformed)
         if not self.errors and not self.notes:
-            return COMPLETE
+            return SourceStatus(SourceState.COMPLETE, malformed=malformed)
         reasons = [e.message for e in self.errors] + self.notes
         reason = reasons[0] + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else "")
         permission = next((e.permission for e in self.errors if e.permission), None)
-        state = SourceState.PARTIAL if anything_read else SourceState.FAILED
-        return SourceStatus(state, reason=reason, missing_permission=permission)
+        read = anything_read or bool(malformed)
+        state = SourceState.PARTIAL if read else SourceState.FAILED
+        return SourceStatus(state, reason, permission, malformed=malformed)
 
 
 def failed(error: GraphError) -> SourceStatus:
@@ -73,14 +79,24 @@ async def fetch_present(
 
 
 def decode_all(cls: type[T], raws: Iterable[Mapping[str, Any]], problems: Problems) -> list[T]:
-    """Items that fit ``cls``; each one that does not is a noted problem, not a crash."""
+    """Items that fit ``cls``; each one that does not is recorded as malformed, not a crash."""
     result: list[T] = []
-    for raw in raws:
+    for position, raw in enumerate(raws):
         try:
             result.append(decode(cls, raw))
         except DecodeError as error:
-            problems.note(f"{cls.__name__} {raw.get('id', '?')}: {error}")
+            problems.malformed.append(malformed_item(cls, raw, position, error))
     return result
+
+
+def malformed_item(
+    cls: type, raw: Mapping[str, Any], position: int, error: DecodeError
+) -> MalformedItem:
+    """``kind`` is the class name as Graph spells a type (``approvalRequest``)."""
+    item_id = raw.get("id") if isinstance(raw, Mapping) else None
+    shown = item_id if isinstance(item_id, str) and item_id.isprintable() and item_id else None
+    kind = cls.__name__[:1].lower() + cls.__name__[1:]
+    return MalformedItem(kind, shown or f"#{position}", error.path, error.problem)
 
 
 def reference(raw: Mapping[str, Any]) -> DirectoryObjectRef | None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import httpx
+
 from maa_guard.errors import UsageError
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,31 @@ class Endpoint:
     @property
     def loopback(self) -> bool:
         return urlsplit(self.root).hostname in LOOPBACK_HOSTS
+
+    @property
+    def origin(self) -> str:
+        return origin_of(self.root)
+
+    def same_origin(self, url: str) -> bool:
+        """Whether ``url`` goes to this endpoint's scheme, host and port: the only place a
+        request carrying the token may go."""
+        origin = origin_of(url)
+        return bool(origin) and origin == self.origin
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` (the port always written) as httpx would connect for ``url``;
+    ``""`` for a URL without a scheme and host, or one httpx cannot parse."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return ""
+    scheme, host = parsed.scheme.lower(), parsed.host.lower()
+    if not scheme or not host:
+        return ""
+    port = parsed.port or _DEFAULT_PORTS.get(scheme)
+    name = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{name}" + (f":{port}" if port else "")
 
 
 def resolve_endpoint(cloud: str = "global", graph_endpoint: str | None = None) -> Endpoint:

@@ -5,6 +5,11 @@ exist; the one POST it can send is ``$batch``, whose items it builds itself as G
 SDK's retry middleware is switched off (``max_retries=0``) and replaced here by a retry that
 knows the request budgets and the global time budget.
 
+The token goes only to the endpoint's origin (scheme, host, port): an ``@odata.nextLink``
+elsewhere is refused, never followed, and a redirect is an error (the SDK's redirect handler is
+off), so a hostile or misconfigured server cannot collect the token or serve empty pages that
+would pass for a complete read.
+
 Tokens are fetched from an azure-identity style credential (sync or async ``get_token``),
 cached until shortly before expiry, and never logged.
 """
@@ -21,11 +26,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
-from kiota_http.middleware.options import RetryHandlerOption
+from kiota_http.middleware.options import RedirectHandlerOption, RetryHandlerOption
 from msgraph_core import APIVersion, GraphClientFactory  # type: ignore[import-untyped]
 
 from maa_guard.collect.budget import Budgets, Clock, Request
-from maa_guard.collect.endpoints import Endpoint
+from maa_guard.collect.endpoints import Endpoint, origin_of
 from maa_guard.collect.errors import (
     AuthenticationError,
     GraphError,
@@ -53,6 +58,11 @@ _TOKEN_MARGIN = 300.0
 MAX_RESTARTS = 2
 # Requests in flight at once; the budgets set the rate, this bounds sockets and server load.
 MAX_CONNECTIONS = 16
+FOREIGN_LINK_HINT = (
+    "a Graph answer pointed outside the configured endpoint (--cloud, --graph-endpoint); "
+    "the token is sent only to its origin"
+)
+REDIRECT_HINT = "check --graph-endpoint: Graph must answer there, without a redirect"
 
 
 class TokenCredential(Protocol):
@@ -66,8 +76,15 @@ class RetryPolicy:
     max_delay: float = 60.0
 
 
+def _sdk_options() -> dict[str, Any]:
+    return {
+        RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0),
+        RedirectHandlerOption.get_key(): RedirectHandlerOption(should_redirect=False),
+    }
+
+
 def default_http_client(timeout: float = 100.0, trust_env: bool = True) -> httpx.AsyncClient:
-    """msgraph-core's middleware pipeline around an httpx client; its retry switched off.
+    """msgraph-core's middleware pipeline around an httpx client; its retry and redirects off.
 
     ``trust_env=False`` ignores proxy settings from the environment (``HTTP_PROXY``...).
     """
@@ -75,10 +92,10 @@ def default_http_client(timeout: float = 100.0, trust_env: bool = True) -> httpx
         timeout=httpx.Timeout(timeout, connect=30.0),
         limits=httpx.Limits(max_connections=MAX_CONNECTIONS),
         trust_env=trust_env,
+        follow_redirects=False,
     )
-    options: dict[str, Any] = {RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0)}
     wrapped: httpx.AsyncClient = GraphClientFactory.create_with_default_middleware(
-        api_version=APIVersion.beta, client=client, options=options
+        api_version=APIVersion.beta, client=client, options=_sdk_options()
     )
     return wrapped
 
@@ -133,11 +150,18 @@ class GraphClient:
         return await self._send_get(url, path, query)
 
     async def get_all(
-        self, path: str, params: Mapping[str, str] | None = None, version: str = "beta"
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        version: str = "beta",
+        *,
+        first: JsonObject | None = None,
     ) -> list[JsonObject]:
-        """Every item of a collection, following ``@odata.nextLink`` verbatim (see
-        :meth:`_whole_chain` for an expired skip token)."""
-        return await self._whole_chain(path, None, lambda: self.get(path, params, version))
+        """Every item of a collection, following ``@odata.nextLink`` verbatim when it stays at
+        the endpoint's origin (see :meth:`_whole_chain` for an expired skip token).
+
+        ``first``: its first page, already read by :meth:`get` with the same ``params``."""
+        return await self._whole_chain(path, first, lambda: self.get(path, params, version))
 
     async def follow(
         self,
@@ -156,6 +180,7 @@ class GraphClient:
         fresh, link = guard.accept(page)
         collected.extend(fresh)
         while link is not None:
+            self._check_link(path, link)
             page = await self._send_get(link, path, query_of(link), verbatim=True)
             fresh, link = guard.accept(page)
             collected.extend(fresh)
@@ -219,6 +244,15 @@ class GraphClient:
                     raise
                 log.debug("GET %s: page token expired, restarting the chain", path)
         raise AssertionError("unreachable")
+
+    def _check_link(self, path: str, link: str) -> None:
+        if not self.endpoint.same_origin(link):
+            raise GraphError(
+                f"GET {path}: @odata.nextLink points to {_named(origin_of(link))}, not to the "
+                f"Graph endpoint {self.endpoint.origin}; not followed",
+                path=path,
+                hint=FOREIGN_LINK_HINT,
+            )
 
     # ---- transport ------------------------------------------------------------------
 
@@ -299,6 +333,13 @@ class GraphClient:
         verbatim: bool,
     ) -> JsonObject | tuple[int, JsonObject, float | None]:
         method = "GET" if batch is None else "POST"
+        if not self.endpoint.same_origin(url):
+            raise GraphError(
+                f"{method} {path}: {_named(origin_of(url))} is not the Graph endpoint "
+                f"{self.endpoint.origin}; not sent",
+                path=path,
+                hint=FOREIGN_LINK_HINT,
+            )
         headers = {
             "Authorization": f"Bearer {await self._bearer()}",
             "Prefer": PREFER,
@@ -312,13 +353,15 @@ class GraphClient:
                 params=None if verbatim else dict(query or {}),
                 headers=headers,
                 json=batch,
-                extensions={"kiota_request_options": {}},
+                extensions={"kiota_request_options": _sdk_options()},
             )
             content = await response.aread()
         except httpx.TransportError as error:
             log.debug("%s %s: transport error %s", method, path, type(error).__name__)
             return 599, {"error": {"code": type(error).__name__}}, None
         log.debug("%s %s -> %s", method, path, response.status_code)
+        if 300 <= response.status_code < 400:
+            raise _redirect_error(method, path, response)
         parsed = parse_json(content)
         if response.status_code < 300 and parsed is not None:
             return parsed
@@ -360,6 +403,27 @@ class GraphClient:
                     self._token_failure = failure
                     raise
             return self._token[0]
+
+
+def _named(origin: str) -> str:
+    return origin or "a URL without scheme and host"
+
+
+def _redirect_error(method: str, path: str, response: httpx.Response) -> GraphError:
+    """A 3xx is final: its Location (named by origin only) is never requested."""
+    location = response.headers.get("Location")
+    try:
+        target = origin_of(str(response.url.join(location))) if location else ""
+    except (httpx.InvalidURL, TypeError, ValueError):
+        target = ""
+    where = _named(target) if location else "no Location"
+    status = response.status_code
+    return GraphError(
+        f"{method} {path}: HTTP {status} redirect to {where}; Graph calls do not follow redirects",
+        status=status,
+        path=path,
+        hint=REDIRECT_HINT,
+    )
 
 
 async def fetch_token(credential: TokenCredential, scope: str) -> tuple[str, float]:

@@ -44,6 +44,54 @@ SOURCE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "sign_in_activity": (AUDIT_LOG_READ,),
 }
 
+# The Graph reads behind each source, as docs/permissions.md lists them; `maa-guard explain`
+# shows them beside a finding. Paths without a version are v1.0.
+SOURCE_READS: dict[str, tuple[str, ...]] = {
+    "access_policies": (
+        "GET /beta/deviceManagement/operationApprovalPolicies",
+        "GET /beta/deviceManagement/operationApprovalPolicies/{id}",
+    ),
+    "exclusions": (
+        "the access policies' exclusion property, where the tenant returns one",
+        "GET /beta/deviceManagement/auditEvents/getAuditCategories",
+        "GET /beta/deviceManagement/auditEvents/getAuditActivityTypes(category='...')",
+        "GET /beta/deviceManagement/auditEvents?$filter=... and category eq '...'",
+    ),
+    "approval_requests": ("GET /beta/deviceManagement/operationApprovalRequests",),
+    "rbac": (
+        "GET /beta/deviceManagement/roleDefinitions",
+        "GET /beta/deviceManagement/roleAssignments",
+        "GET /beta/deviceManagement/roleDefinitions/{id}/roleAssignments",
+    ),
+    "groups": (
+        "GET /groups/{id}",
+        "GET /groups/{id}/members",
+        "GET /groups/{id}/transitiveMembers",
+        "GET /groups/{id}/owners",
+    ),
+    "users": ("GET /users/{id}", "GET /users/{id}/licenseDetails"),
+    "service_principals": (
+        "GET /servicePrincipals(appId='...')",
+        "GET /servicePrincipals/{id}/owners",
+        "GET /servicePrincipals/{id}/appRoleAssignments",
+        "GET /applications(appId='...')",
+        "GET /applications/{id}/owners",
+        "GET /applications/{id}/federatedIdentityCredentials",
+        "GET /servicePrincipals/{id}/appRoleAssignedTo (Microsoft Graph's: who holds Intune "
+        "write permissions)",
+    ),
+    "conditional_access": ("GET /identity/conditionalAccess/policies",),
+    "audit_events": (
+        "GET /beta/deviceManagement/auditEvents?$filter=activityDateTime ge ... and "
+        "activityDateTime lt ...",
+    ),
+    "sign_in_activity": (
+        "GET /beta/reports/servicePrincipalSignInActivities",
+        "GET /auditLogs/signIns?$filter=signInEventTypes/any(t: t eq 'servicePrincipal') and "
+        "createdDateTime ge ... (where that report is unavailable)",
+    ),
+}
+
 
 def permission_for(path: str) -> str | None:
     """The least-privilege application permission that covers a GET of ``path``."""

@@ -14,7 +14,7 @@ from maa_guard.snapshot.codec import format_datetime
 
 REQUESTS = "deviceManagement/operationApprovalRequests"
 POLICIES = "deviceManagement/operationApprovalPolicies"
-EXCLUSIONS_PROPERTY = "excludedApplicationIds"
+ACCESS_POLICY_TYPE = "operationApprovalPolicy"  # the type filed for access-policy changes
 _DEVICE_TYPES = ("deviceWipe", "deviceRetire", "deviceDelete")
 _VERBS = {"approve": "approved", "reject": "rejected"}
 
@@ -22,7 +22,7 @@ _VERBS = {"approve": "approved", "reject": "rejected"}
 def covering_policies(tenant: Tenant, kind: str) -> list[Json]:
     """Policies protecting ``kind``; access-policy changes are protected by every policy."""
     policies = tenant.collections.get(POLICIES, [])
-    if kind == "operationApprovalPolicy":
+    if kind == ACCESS_POLICY_TYPE:
         return list(policies)
     return [p for p in policies if _covers(str(p.get("policyType", "")), kind)]
 
@@ -33,7 +33,7 @@ def _covers(policy_type: str, kind: str) -> bool:
 
 def excludes(tenant: Tenant, policies: list[Json], app_id: str) -> bool:
     """An app is excluded by its appId or its service principal's object id."""
-    name = str(tenant.maa.get("exclusionsProperty", EXCLUSIONS_PROPERTY))
+    name = tenant.exclusions_property
     sp = tenant.find_by("servicePrincipals", "appId", app_id) or {}
     keys = {app_id.lower(), str(sp.get("id", "")).lower()} - {""}
     for policy in policies:

@@ -33,7 +33,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from maa_guard.emulator.loopback import JsonHandler, serve_in_background, shut_down
+from maa_guard.emulator.loopback import (
+    JsonHandler,
+    check_loopback_bind,
+    serve_in_background,
+    shut_down,
+)
 from maa_guard.emulator.server import Emulator
 
 Issuer = Callable[[Mapping[str, str]], "str | None"]
@@ -69,6 +74,8 @@ class _Handler(JsonHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        if self.misdirected("https", 443):
+            return
         parts = urlsplit(self.path).path.strip("/").split("/")
         if len(parts) == 4 and parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
             self.send_json(200, self.server.authority.openid_configuration(parts[0]))
@@ -76,6 +83,8 @@ class _Handler(JsonHandler):
             self.send_json(404, {"error": "not_found"})
 
     def do_POST(self) -> None:
+        if self.misdirected("https", 443):
+            return
         length = int(self.headers.get("Content-Length") or 0)
         form = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
         parts = urlsplit(self.path).path.strip("/").split("/")
@@ -107,6 +116,7 @@ class FakeAuthority:
         pending_polls: int = 1,
         device_interval: int = 0,
     ) -> None:
+        check_loopback_bind(host)
         self.issue, self.host, self.port = issue, host, port
         self.device_user, self.pending_polls = device_user, pending_polls
         self.device_interval = device_interval
@@ -291,25 +301,21 @@ def authority_for(
 
 
 def app_only_token(emulator: Emulator, app_id: str) -> str | None:
-    """The fixture's bearer token for ``app_id``'s app-only calls, if it has one."""
-    return next(
-        (
-            token
-            for token, principal in emulator.tenant.tokens.items()
-            if principal.app_only and principal.app_id == app_id
-        ),
-        None,
-    )
+    """The emulator's bearer token for ``app_id``'s app-only calls, if the fixture has one."""
+    try:
+        return emulator.app_token(app_id)
+    except LookupError:
+        return None
 
 
 def signed_in_user(emulator: Emulator, user_id: str) -> SignedInUser:
-    """``user_id`` as a device-code sign-in completes it: their delegated token in the fixture."""
+    """``user_id`` as a device-code sign-in completes it: the emulator's delegated token for
+    them (ValueError when the fixture has none)."""
     tenant = emulator.tenant
-    token = next(
-        (t for t, p in tenant.tokens.items() if p.kind == "user" and p.id == user_id), None
-    )
-    if token is None:
-        raise ValueError(f"the fixture has no delegated token for user {user_id}")
+    try:
+        token = emulator.user_token(user_id)
+    except LookupError as missing:
+        raise ValueError(str(missing)) from None
     user = tenant.find("users", user_id) or {}
     username = str(user.get("userPrincipalName") or f"{user_id}@{tenant.id or 'tenant'}")
     return SignedInUser(user_id, username, tenant.id, token)

@@ -91,4 +91,5 @@ def _inner_call(outer: Call, item: Json) -> Call:
     body = item.get("body")
     raw = b"" if body is None else json.dumps(body).encode()
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    return Call(item["method"].upper(), version, path, query, parts.query, headers, raw, True)
+    method = item["method"].upper()
+    return Call(method, version, path, query, parts.query, headers, raw, True, outer.origin)

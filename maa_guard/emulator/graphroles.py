@@ -1,4 +1,5 @@
-"""Microsoft Graph application permissions (app roles) and the tokens the fixture carries."""
+"""Microsoft Graph application permissions (app roles) and the token names a fixture built
+from a snapshot carries (each the bearer token itself only with ``fixed_tokens``)."""
 
 from __future__ import annotations
 
@@ -72,10 +73,12 @@ def app_roles(permissions: Iterable[str]) -> list[Json]:
 
 
 def app_token(app_id: str) -> str:
-    """The fixture's bearer token for an app's own app-only calls."""
+    """The fixture's token name for an app's own app-only calls (``Emulator.app_token``
+    gives the bearer token)."""
     return f"app-{app_id}"
 
 
 def user_token(user_id: str) -> str:
-    """The fixture's bearer token for a user's delegated calls."""
+    """The fixture's token name for a user's delegated calls (``Emulator.user_token`` gives
+    the bearer token)."""
     return f"user-{user_id}"

@@ -68,6 +68,8 @@ class _Handler(JsonHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        if self.misdirected("http", 80):
+            return
         parts = urlsplit(self.path)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         headers = {name.lower(): value for name, value in self.headers.items()}

@@ -3,8 +3,9 @@
 A write to a protected route needs a base64 ``x-msft-approval-justification`` header: the
 emulator files an approval request and answers 412 (or 403 in ``approval_mode="403"``) with
 ``x-msft-approval-code``. Once a delegated approver approves, the same method, URL and body with
-``x-msft-approval-code`` is applied and the request completes. An excluded application's app-only
-call passes; delegated calls never do.
+``x-msft-approval-code`` is applied and the request completes. An application's app-only call
+passes when a policy of the write's type excludes it; delegated calls never do, and no exclusion
+exempts a change to the access policies themselves.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from maa_guard.emulator import approvals, audit, writes
+from maa_guard.emulator.profiles import Profile, profile_named
 from maa_guard.emulator.routes import Target
 from maa_guard.emulator.tenant import Principal, Tenant
 from maa_guard.emulator.wire import Call, Json, Reply, error
@@ -42,6 +44,8 @@ _BY_COLLECTION = {
 }
 _DEVICE_ACTIONS = {"wipe": "deviceWipe", "retire": "deviceRetire"}
 _OPERATIONS = {"POST": "Create", "PATCH": "Update", "PUT": "Update", "DELETE": "Delete"}
+# ``payloadType`` names the internal Intune type, as live requests do.
+PAYLOAD_TYPE_PREFIX = "Microsoft.Management.Services.Api."
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +86,14 @@ class Maa:
     """
 
     def __init__(
-        self, tenant: Tenant, approval_mode: str, now: Callable[[], datetime] = utc_now
+        self,
+        tenant: Tenant,
+        approval_mode: str,
+        now: Callable[[], datetime] = utc_now,
+        profile: Profile | None = None,
     ) -> None:
         self.tenant, self.approval_mode, self.now = tenant, approval_mode, now
+        self.profile = profile or profile_named("default")
         self.expiry = timedelta(hours=float(tenant.maa.get("expiryHours", 72)))
         self.filed: dict[str, Filed] = {}
         self.after_filing: AfterFiling | None = None
@@ -102,11 +111,19 @@ class Maa:
         self.expire()
         if target.collection == REQUESTS and target.kind == "action":
             return approvals.act(self.tenant, call, target, principal, self.now())
+        refused = self.profile.refused_write(call, target.collection, writes.parse_body(call))
+        if refused is not None:
+            return refused
         kind = protected_type(call, target)
         covering = approvals.covering_policies(self.tenant, kind) if kind else []
-        if kind is None or (kind != "operationApprovalPolicy" and not covering):
-            return writes.apply(self.tenant, call, target, principal, self.now())
+        if kind is None or (kind != approvals.ACCESS_POLICY_TYPE and not covering):
+            return self._apply(call, target, principal)
         return self._gate(call, target, principal, kind, covering)
+
+    def _apply(self, call: Call, target: Target, principal: Principal) -> Reply:
+        current = self.tenant.find(target.collection, target.item_id) if target.item_id else None
+        keep = self.profile.hidden_properties(target.collection, current or {})
+        return writes.apply(self.tenant, call, target, principal, self.now(), keep)
 
     def expire(self) -> None:
         """Requests past ``expirationDateTime`` that were never completed become ``expired``."""
@@ -120,7 +137,7 @@ class Maa:
     def _gate(
         self, call: Call, target: Target, principal: Principal, kind: str, covering: list[Json]
     ) -> Reply:
-        if principal.app_only and approvals.excludes(self.tenant, covering, principal.app_id):
+        if self._excluded(principal, kind, covering):
             return self._pass(call, target, principal)
         code = call.header("x-msft-approval-code")
         justification = call.header("x-msft-approval-justification")
@@ -130,13 +147,21 @@ class Maa:
             return self._resubmit(call, target, principal, code.strip())
         return self._file(call, target, principal, kind, justification)
 
+    def _excluded(self, principal: Principal, kind: str, covering: list[Json]) -> bool:
+        """An app-only call by an app a covering policy excludes. Access-policy changes are
+        protected by every policy and no exclusion exempts them: an exclusion exempts only
+        writes of its own policy's type."""
+        if not principal.app_only or kind == approvals.ACCESS_POLICY_TYPE:
+            return False
+        return approvals.excludes(self.tenant, covering, principal.app_id)
+
     def _pass(self, call: Call, target: Target, principal: Principal) -> Reply:
         resource = audit.Resource(target.item_id or target.collection, "", target.collection)
         audit.record(
             self.tenant, principal, self.now(), "MAA pass: excluded application",
             "Pass OperationApprovalRequest", [resource],
         )  # fmt: skip
-        return writes.apply(self.tenant, call, target, principal, self.now())
+        return self._apply(call, target, principal)
 
     def _file(
         self, call: Call, target: Target, principal: Principal, kind: str, header: str | None
@@ -152,8 +177,9 @@ class Maa:
             return error(
                 409, "Conflict", "An active Approval Request already exists for this entity"
             )
+        payload = request_payload(self.tenant, call, target, body)
         request = approvals.new_request(
-            self.tenant, principal, kind, text, self.now(), self.expiry, _payload(call, target)
+            self.tenant, principal, kind, text, self.now(), self.expiry, payload
         )
         self.tenant.collections.setdefault(REQUESTS, []).append(request)
         self.filed[request["id"]] = filed
@@ -186,7 +212,7 @@ class Maa:
             return error(403, "Forbidden", "An error has occurred")
         if filed != self._filed_record(call, target, principal):
             return error(403, "Forbidden", "An error has occurred")
-        reply = writes.apply(self.tenant, call, target, principal, self.now())
+        reply = self._apply(call, target, principal)
         if reply.status < 300:
             approvals.complete(self.tenant, request, principal, self.now())
         return reply
@@ -196,7 +222,7 @@ def protected_type(call: Call, target: Target) -> str | None:
     """The ``policyType`` that would protect this write, or None for an unprotected route."""
     collection = target.collection.lower()
     if collection == writes.POLICIES.lower():
-        return "operationApprovalPolicy"
+        return approvals.ACCESS_POLICY_TYPE
     if collection == "devicemanagement/manageddevices":
         if target.kind == "action":
             return _DEVICE_ACTIONS.get(target.relationship)
@@ -204,14 +230,23 @@ def protected_type(call: Call, target: Target) -> str | None:
     return _BY_COLLECTION.get(collection)
 
 
-def _payload(call: Call, target: Target) -> Json:
-    """What live requests say about their object (undocumented ``payload*`` properties)."""
-    item = target.item_id
+def request_payload(tenant: Tenant, call: Call, target: Target, body: Json | None) -> Json:
+    """What live requests say about their object (the undocumented ``payload*`` properties):
+    its id ("" for a create), its name (``displayName``, a device's ``deviceName``; for a
+    create the body's), the internal type, the body's ``@odata.type``, the operation and the
+    write's body as compact JSON text (``displayPayload``: the same text)."""
     operation = "Action" if target.kind == "action" else _OPERATIONS.get(call.method, "Update")
+    item = tenant.find(target.collection, target.item_id) if target.item_id else None
+    named = item if item is not None else (body or {})
+    text = "" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False)
     return {
-        "payloadId": item or None,
-        "payloadType": writes.type_name(target.collection),
+        "payloadId": target.item_id,
+        "payloadName": str(named.get("displayName") or named.get("deviceName") or ""),
+        "payloadType": PAYLOAD_TYPE_PREFIX + writes.type_name(target.collection),
+        "payloadSubtype": str((body or {}).get("@odata.type") or ""),
         "payloadOperation": operation,
+        "payload": text,
+        "displayPayload": text,
     }
 
 

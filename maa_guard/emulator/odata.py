@@ -11,6 +11,7 @@ from typing import Any
 
 from maa_guard.emulator.wire import Json, Reply, error
 from maa_guard.snapshot.codec import parse_datetime
+from maa_guard.snapshot.published import PUBLISHED_POLICY_TYPES
 
 Predicate = Callable[[Json], bool]
 
@@ -182,10 +183,10 @@ def project(item: Json, select: tuple[str, ...] | None) -> Json:
     return {key: value for key, value in item.items() if key in keep}
 
 
-# The policyType members the published beta metadata lists before ``unknownFutureValue``; any
-# other is evolvable (returned only with ``Prefer: include-unknown-enum-members``).
+# Besides the members before it, the published ones after the sentinel and the documented late
+# ones read as ``unknownFutureValue`` without ``Prefer: include-unknown-enum-members``.
 _KNOWN_POLICY_TYPES = frozenset(
-    {"unknown", "deviceWipe", "deviceRetire", "deviceDelete", "app", "script", "role"}
+    PUBLISHED_POLICY_TYPES[: PUBLISHED_POLICY_TYPES.index("unknownFutureValue")]
 )
 _ENUM_COLLECTIONS = (
     "deviceManagement/operationApprovalPolicies",

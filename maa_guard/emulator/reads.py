@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from maa_guard.emulator import odata
+from maa_guard.emulator import audit, odata
 from maa_guard.emulator.faults import Faults
+from maa_guard.emulator.profiles import Profile, profile_named
 from maa_guard.emulator.routes import Target
 from maa_guard.emulator.tenant import Tenant
 from maa_guard.emulator.wire import Call, Json, Reply, error
@@ -47,17 +48,32 @@ class ReadContext:
     faults: Faults
     secret: bytes
     base_url: Callable[[], str]
+    profile: Profile = field(default_factory=lambda: profile_named("default"))
     cache: ListCache = field(default_factory=ListCache)
 
 
 def read(context: ReadContext, call: Call, target: Target) -> Reply:
     if target.kind in ("collection", "relationship"):
         return _page(context, call, target)
+    if target.kind == "function":
+        return _function(context, call, target)
     with context.tenant.lock:
         item = _single(context.tenant, target)
     body = {"@odata.context": _context_url(context, call, target)}
-    body.update(_entity_view(item, target, call))
+    body.update(_entity_view(context, item, target, call))
     return Reply(200, body)
+
+
+def _function(context: ReadContext, call: Call, target: Target) -> Reply:
+    """The audit-log functions: a collection of strings."""
+    with context.tenant.lock:
+        events = list(context.tenant.collections.get(target.collection, []))
+    if target.relationship == "getAuditCategories":
+        values = audit.categories(events)
+    else:
+        values = audit.activity_types(events, target.item_id)
+    root = f"{_origin(context, call)}/{call.version}/$metadata#"
+    return Reply(200, {"@odata.context": root + "Collection(Edm.String)", "value": values})
 
 
 def _single(tenant: Tenant, target: Target) -> Json:
@@ -67,7 +83,9 @@ def _single(tenant: Tenant, target: Target) -> Json:
     return dict(found or {})
 
 
-def _entity_view(item: Json, target: Target, call: Call) -> Json:
+def _entity_view(context: ReadContext, item: Json, target: Target, call: Call) -> Json:
+    exclusions = context.tenant.exclusions_property
+    item = context.profile.served(target.collection, [item], exclusions)[0]
     if not odata.include_unknown_enums(call.header("prefer")):
         item = odata.mask_enums(target.collection, [item])[0]
     return odata.project(item, odata.parse_select(call.query))
@@ -142,6 +160,8 @@ def _page_body(
         following = offset
     elif len(page) > 1 and following < len(items) and faults.take("duplicate", template):
         following -= 1
+    if target.kind == "collection":
+        page = context.profile.served(target.collection, page, context.tenant.exclusions_property)
     if not odata.include_unknown_enums(call.header("prefer")):
         page = odata.mask_enums(target.collection, page)
     select = odata.parse_select(call.query)
@@ -158,8 +178,13 @@ def _body(
     return body
 
 
+def _origin(context: ReadContext, call: Call) -> str:
+    """Where this request came in (links lead back the same way), else the emulator's URL."""
+    return call.origin or context.base_url()
+
+
 def _context_url(context: ReadContext, call: Call, target: Target) -> str:
-    root = f"{context.base_url()}/{call.version}/$metadata#"
+    root = f"{_origin(context, call)}/{call.version}/$metadata#"
     select = odata.parse_select(call.query)
     if target.kind == "relationship":
         return root + "directoryObjects"
@@ -213,7 +238,7 @@ def _next_link(context: ReadContext, call: Call, offset: int) -> str:
     pairs = [(k, v) for k, v in call.query.items() if k != "$skiptoken"]
     pairs.append(("$skiptoken", _token(context, call, offset)))
     query = "&".join(f"{k}={quote(v, safe=_SAFE)}" for k, v in pairs)
-    return f"{context.base_url()}/{call.version}/{call.path}?{query}"
+    return f"{_origin(context, call)}/{call.version}/{call.path}?{query}"
 
 
 _SAFE = "$,'():=/-"

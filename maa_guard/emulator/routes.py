@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from maa_guard.emulator.tenant import Tenant
-from maa_guard.emulator.wire import Reply, not_found_segment, resource_not_found
+from maa_guard.emulator.wire import Reply, error, not_found_segment, resource_not_found
 
 _ALT_KEY = re.compile(r"^(?P<coll>[A-Za-z]+)\(appId='(?P<key>[^']*)'\)(?P<rest>/.*)?$")
 _ALT_KEY_COLLECTIONS = ("servicePrincipals", "applications")
@@ -15,11 +15,17 @@ ACTIONS = frozenset({"wipe", "retire", "approve", "reject", "cancelApproval"})
 # Collection-bound actions (POST only). ``cancelMyRequest`` takes the request id in its body;
 # Graph answers the entity-bound form ``{id}/cancelMyRequest`` as an unknown segment.
 COLLECTION_ACTIONS = {"deviceManagement/operationApprovalRequests": frozenset({"cancelMyRequest"})}
+# Collection-bound functions (GET): the audit log's categories and a category's activity types.
+AUDIT_EVENTS = "deviceManagement/auditEvents"
+_CATEGORIES = "getAuditCategories"
+_ACTIVITY_TYPES = "getAuditActivityTypes"
+_ACTIVITY_TYPES_CALL = re.compile(r"^getAuditActivityTypes\(category='(?P<value>(?:[^']|'')*)'\)$")
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """``kind``: collection, entity, relationship or singleton. ``template`` names the route."""
+    """``kind``: collection, entity, relationship, singleton, action or function. ``template``
+    names the route; a function's parameter is in ``item_id``."""
 
     kind: str
     template: str
@@ -108,6 +114,8 @@ def _below_collection(tenant: Tenant, collection: str, rest: list[str]) -> Targe
         return Target("collection", collection, collection)
     if len(rest) == 1 and rest[0] in COLLECTION_ACTIONS.get(collection, ()):
         return Target("action", f"{collection}/{rest[0]}", collection, "", rest[0])
+    if len(rest) == 1 and collection == AUDIT_EVENTS and rest[0].startswith("getAudit"):
+        return _audit_function(collection, rest[0])
     item_id = rest[0]
     directory = endpoint_class(collection) == "directory"
     if tenant.find(collection, item_id) is None:
@@ -117,6 +125,26 @@ def _below_collection(tenant: Tenant, collection: str, rest: list[str]) -> Targe
     if len(rest) == 2 and rest[1] in ACTIONS:
         return Target("action", f"{collection}/{{id}}/{rest[1]}", collection, item_id, rest[1])
     return _relationship(tenant, collection, item_id, rest[1:])
+
+
+def _audit_function(collection: str, segment: str) -> Target | Reply:
+    """``getAuditCategories`` or ``getAuditActivityTypes(category='...')`` ('' quotes a ')."""
+    if segment == _CATEGORIES:
+        return Target("function", f"{collection}/{segment}", collection, "", segment)
+    call = _ACTIVITY_TYPES_CALL.match(segment)
+    if call is None:
+        if segment.startswith(_ACTIVITY_TYPES):
+            return error(
+                400,
+                "BadRequest",
+                f"The function '{_ACTIVITY_TYPES}' needs a category: "
+                f"{_ACTIVITY_TYPES}(category='...').",
+            )
+        return not_found_segment(segment)
+    category = call["value"].replace("''", "'")
+    return Target(
+        "function", f"{collection}/{_ACTIVITY_TYPES}", collection, category, _ACTIVITY_TYPES
+    )
 
 
 def _relationship(tenant: Tenant, collection: str, item_id: str, rest: list[str]) -> Target | Reply:

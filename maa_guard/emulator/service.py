@@ -10,6 +10,7 @@ from typing import Protocol
 
 from maa_guard.emulator import batch, routes
 from maa_guard.emulator.faults import Faults
+from maa_guard.emulator.profiles import Profile, profile_named
 from maa_guard.emulator.reads import ReadContext, read
 from maa_guard.emulator.tenant import Principal, Tenant
 from maa_guard.emulator.throttle import Throttle, resource_units
@@ -43,12 +44,16 @@ class Service:
         throttle: Throttle | None,
         faults: Faults,
         writes: WriteHandler | None = None,
+        profile: Profile | None = None,
     ) -> None:
         self.tenant = tenant
         self.throttle = throttle
         self.faults = faults
         self.writes = writes
-        self.reads = ReadContext(tenant, faults, secrets.token_bytes(16), base_url)
+        self.profile = profile or profile_named("default")
+        self.reads = ReadContext(
+            tenant, faults, secrets.token_bytes(16), base_url, profile=self.profile
+        )
         self._log: list[LoggedRequest] = []
         self._log_lock = threading.Lock()
 
@@ -157,6 +162,8 @@ class Service:
                     resource_units(target.template, call.query)
                 )
             return reply
+        if target.kind == "function":
+            return error(405, "BadRequest", f"The method {call.method} is not allowed here.")
         if call.method in _WRITES and self.writes is not None:
             return self.writes(call, target, principal)
         return error(405, "Request_BadRequest", f"The method {call.method} is not allowed here.")

@@ -19,6 +19,9 @@ from maa_guard.emulator.wire import Json
 from maa_guard.errors import InputError
 from maa_guard.snapshot.codec import parse_datetime
 
+# The provisional access-policy property listing excluded apps (``maa.exclusionsProperty``).
+EXCLUSIONS_PROPERTY = "excludedApplicationIds"
+
 
 class FixtureError(InputError):
     """The fixture does not follow the contract (exit code 2 through ``main()``)."""
@@ -45,6 +48,7 @@ class Tenant:
     """Mutable under ``lock``: MAA writes change collections while readers page through them."""
 
     def __init__(self, fixture: Mapping[str, Any]) -> None:
+        _require_objects(fixture)
         self.lock = threading.RLock()
         self.id = str(fixture.get("tenant", {}).get("id", ""))
         self.collections: dict[str, list[Json]] = _collections(fixture.get("collections", {}))
@@ -55,11 +59,17 @@ class Tenant:
         self.tokens: dict[str, Principal] = _tokens(fixture.get("tokens", {}))
         self.maa: Json = copy.deepcopy(dict(fixture.get("maa", {})))
         self.emitted_audit: list[Json] = []
+        self.audit_category = "Role"  # of the MAA events the emulator writes (see profiles.py)
         self.generation = 0
         self._names = {name.lower(): name for name in self.collections}
         self._rels = {name.lower(): name for name in self.relationships}
         self._indexes: dict[tuple[str, str], tuple[tuple[int, int, int], dict[str, Json]]] = {}
         self._orders: dict[tuple[str, str], tuple[tuple[int, int, int], TimeOrder]] = {}
+
+    @property
+    def exclusions_property(self) -> str:
+        """The access-policy property that lists excluded apps (``maa.exclusionsProperty``)."""
+        return str(self.maa.get("exclusionsProperty") or EXCLUSIONS_PROPERTY)
 
     def touch(self) -> None:
         """Marks a change, so cached filtered lists are recomputed (callers hold ``lock``)."""
@@ -148,6 +158,16 @@ def _from_snapshot(raw: Mapping[str, Any], origin: str = "snapshot") -> Mapping[
     from maa_guard.snapshot.file import parse_snapshot
 
     return fixture_from_snapshot(parse_snapshot(dict(raw), origin))
+
+
+_SECTIONS = ("tenant", "collections", "relationships", "singletons", "tokens", "maa")
+
+
+def _require_objects(fixture: Mapping[str, Any]) -> None:
+    """Each section of a fixture is a JSON object, whatever a hand-written file holds."""
+    for name in _SECTIONS:
+        if not isinstance(fixture.get(name, {}), Mapping):
+            raise FixtureError(f"{name}: expected a JSON object")
 
 
 def _collections(raw: Mapping[str, Any]) -> dict[str, list[Json]]:

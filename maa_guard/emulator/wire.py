@@ -12,7 +12,9 @@ Json = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One Graph request: ``path`` is relative to the version root, without a leading slash."""
+    """One Graph request: ``path`` is relative to the version root, without a leading slash.
+    ``origin`` is ``http://`` and the loopback name and port the request named (links in the
+    answer point there), or "" when the caller built the call without a request."""
 
     method: str
     version: str
@@ -22,6 +24,7 @@ class Call:
     headers: Mapping[str, str]
     body: bytes = b""
     in_batch: bool = False
+    origin: str = ""
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

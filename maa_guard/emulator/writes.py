@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,6 @@ from maa_guard.emulator.routes import Target
 from maa_guard.emulator.tenant import Principal, Tenant
 from maa_guard.emulator.wire import Call, Json, Reply, error
 
-EXCLUSIONS_PROPERTY = "excludedApplicationIds"
 POLICIES = "deviceManagement/operationApprovalPolicies"
 
 
@@ -29,13 +29,19 @@ def parse_body(call: Call) -> Json | Reply | None:
 
 
 def apply(
-    tenant: Tenant, call: Call, target: Target, principal: Principal, when: datetime
+    tenant: Tenant,
+    call: Call,
+    target: Target,
+    principal: Principal,
+    when: datetime,
+    keep: Collection[str] = (),
 ) -> Reply:
-    """Callers hold ``tenant.lock``; the body has been validated by :func:`parse_body`."""
+    """Callers hold ``tenant.lock``; the body has been validated by :func:`parse_body`. A PUT
+    keeps the properties named in ``keep`` (those a profile does not serve)."""
     body = parse_body(call)
     if isinstance(body, Reply):
         return body
-    reply = _change(tenant, call, target, body or {}, principal, when)
+    reply = _change(tenant, call, target, body or {}, principal, when, keep)
     if reply.status < 300:
         resource = _resource(tenant, target, reply)
         verb = call.method.capitalize() if target.kind != "action" else target.relationship
@@ -51,7 +57,13 @@ def apply(
 
 
 def _change(
-    tenant: Tenant, call: Call, target: Target, body: Json, principal: Principal, when: datetime
+    tenant: Tenant,
+    call: Call,
+    target: Target,
+    body: Json,
+    principal: Principal,
+    when: datetime,
+    keep: Collection[str],
 ) -> Reply:
     items = tenant.collections[target.collection]
     if target.kind == "collection" and call.method == "POST":
@@ -70,6 +82,7 @@ def _change(
     before = dict(current)
     if call.method == "PUT":
         current.clear()
+        current.update({name: before[name] for name in keep if name in before})
     current.update({**body, "id": before["id"]})
     if target.collection == POLICIES:
         _audit_exclusions(tenant, principal, when, before, current)
@@ -92,7 +105,8 @@ def _resource(tenant: Tenant, target: Target, reply: Reply) -> audit.Resource:
 def _audit_exclusions(
     tenant: Tenant, principal: Principal, when: datetime, before: Json, after: Json
 ) -> None:
-    old, new = _excluded(before), _excluded(after)
+    name = tenant.exclusions_property
+    old, new = _excluded(before, name), _excluded(after, name)
     policy = audit.Resource(
         str(after["id"]), str(after.get("displayName", "")), "OperationApprovalPolicy"
     )
@@ -110,8 +124,8 @@ def _audit_exclusions(
             )
 
 
-def _excluded(policy: Json) -> set[str]:
-    value: Any = policy.get(EXCLUSIONS_PROPERTY)
+def _excluded(policy: Json, name: str) -> set[str]:
+    value: Any = policy.get(name)
     return {str(v) for v in value} if isinstance(value, list) else set()
 
 

@@ -8,9 +8,12 @@ from datetime import datetime
 from functools import cached_property
 
 from maa_guard.config import DeclaredExclusion
+from maa_guard.evaluate.identities import RequestIdentities, resolve_identities
 from maa_guard.exclusions import ExcludedApp, effective_exclusions
+from maa_guard.model import SourceState
 from maa_guard.snapshot import (
     AccessPolicy,
+    ApprovalRequest,
     AuditEvent,
     DirectoryObjectRef,
     Group,
@@ -19,6 +22,19 @@ from maa_guard.snapshot import (
     User,
 )
 from maa_guard.workloads import gating_policy_types, is_write
+
+ACCESS_POLICY_TYPE = "operationApprovalPolicy"
+# How Graph shows ``operationApprovalPolicy`` to a caller that does not send
+# ``Prefer: include-unknown-enum-members``.
+MASKED_TYPE = "unknownFutureValue"
+
+
+def changes_access_policy(request_types: Iterable[str]) -> bool:
+    """A request to change an access policy itself. No policy has that type: access policies
+    are protected automatically, and a member of any access policy's approver group may
+    approve the change (as the Intune docs and the emulator have it)."""
+    kinds = set(request_types)
+    return ACCESS_POLICY_TYPE in kinds or kinds == {MASKED_TYPE}
 
 
 class Context:
@@ -68,7 +84,8 @@ class Context:
         }
 
     def approver_groups_gating(self, request_types: tuple[str, ...]) -> tuple[str, ...]:
-        """Approver groups of every policy that gates requests of these types (all if none)."""
+        """Approver groups of every policy that gates requests of these types; of every policy
+        when there are no types or the request changes an access policy."""
         return self._gating(request_types)[0]
 
     def gating_groups_of(self, request_types: tuple[str, ...], object_id: str) -> list[str]:
@@ -80,6 +97,8 @@ class Context:
     ) -> tuple[tuple[str, ...], dict[str, list[str]]]:
         if request_types not in self._gating_cache:
             gates = {gate for kind in request_types for gate in gating_policy_types(kind)}
+            if changes_access_policy(request_types):
+                gates = set()
             policies = [p for p in self.snapshot.policies if not gates or p.policy_type in gates]
             group_ids = tuple(sorted({g for p in policies for g in p.approver_group_ids}))
             members: dict[str, list[str]] = defaultdict(list)
@@ -134,6 +153,39 @@ class Context:
             ):
                 result[actor.application_id.lower()].append(event)
         return dict(result)
+
+    @cached_property
+    def _request_identities(self) -> dict[str, RequestIdentities]:
+        snapshot = self.snapshot
+        return resolve_identities(snapshot.approval_requests, snapshot.audit_events, snapshot.users)
+
+    @cached_property
+    def declared_inventory(self) -> bool:
+        """The tenant shows no exclusion property and the declaration is trusted as its list."""
+        return self.snapshot.source_state("exclusions").state is SourceState.DECLARED
+
+    def exempts(self, item: ExcludedApp) -> bool:
+        """Whether the exclusion takes effect as far as the snapshot can tell: the tenant shows
+        it, or the declaration is the inventory (a declaration alone exempts nothing else)."""
+        if item.in_tenant:
+            return True
+        return self.declared_inventory and item.declared is not None and item.policy_exists
+
+    def app_only_requestor(self, request: ApprovalRequest) -> str | None:
+        """The application that filed ``request`` app-only (its id as recorded, lower case):
+        from Graph, else from the MAA audit events; None for a person or an unknown requestor."""
+        known = self.request_identities(request).requestor
+        if known is None:
+            return None
+        identity = known.identity
+        if identity.user is not None or identity.application is None:
+            return None
+        return identity.application.id.lower()
+
+    def request_identities(self, request: ApprovalRequest) -> RequestIdentities:
+        """Who filed and who decided ``request``: from Graph, else from the MAA audit events."""
+        found = self._request_identities.get(request.id.lower())
+        return found if found is not None else RequestIdentities(None, None)
 
     def app_name(self, app_id: str, fallback: str = "") -> str:
         sp = self.service_principal(app_id)

@@ -4,9 +4,20 @@ A draft names one access policy, its current tenant exclusions, the apps to add 
 review of every app being added, the justification and ticket, and the exact Graph write that
 ``exclusions submit`` will send (through MAA approval, like any other change to the policy).
 
+The write replaces the list of the policy's exclusion property: it holds the apps that property
+lists now, plus those added, less those removed. An exclusion known only from the audit log is
+not in the property and is not written, so the write changes exactly the apps the draft names.
+When the tenant's access policies carry no exclusion property (Microsoft Graph publishes none),
+the draft has no write (``request`` is null): it is the review and the change ticket for a change
+made on the policy's Exclusions tab in the Intune admin center. Its exclusions now are then those
+the audit log or the ``[[exclusions]]`` declaration shows (``draft_build``).
+
 The file carries a SHA-256 digest of its content, and the write is recomputed from the policy and
 the changes when the file is read: a file edited by hand, truncated or assembled from two drafts
-is refused rather than sent.
+is refused rather than sent. The digest catches accidents, not forgery: anyone can compute it
+again for a changed file. What protects is the review ``exclusions submit`` runs again, live,
+for every app the draft adds (a risk the file says was accepted does not count there);
+``exclusions show`` flags a draft whose reviews do not match its change.
 """
 
 from __future__ import annotations
@@ -21,14 +32,30 @@ from pathlib import Path
 from typing import Any
 
 from maa_guard.errors import InputError, UsageError
-from maa_guard.exclusions import ExclusionWrite, exclusion_write
+from maa_guard.exclusions import ExclusionWrite, exclusion_write, read_policy_exclusions
 from maa_guard.reporters.text import one_line
 from maa_guard.snapshot.codec import DecodeError, decode, encode
+from maa_guard.storage.jsontext import load_json_text
 
 DRAFT_KIND = "maa-guard/exclusion-change"
 DRAFT_VERSION = 1
 # Microsoft documents a cap of 50 excluded applications per access policy.
 MAX_EXCLUSIONS_PER_POLICY = 50
+PROPERTY_SOURCE = "policy-property"
+NO_PROPERTY = (
+    "the tenant's access policies carry no exclusion property (Microsoft Graph publishes no "
+    "writable one), so maa-guard cannot send this change through Graph"
+)
+
+
+def no_property_hint(draft_path: str) -> str:
+    """Where a change without a Graph write is made, and its ticket."""
+    return (
+        "make the change on the access policy's Exclusions tab in the Intune admin center "
+        "(Tenant administration > Multi Admin Approval > Access policies), where MAA asks a "
+        f"second administrator to approve it too; 'maa-guard exclusions show {draft_path}' is "
+        "its change ticket"
+    )
 
 
 class ChangeAction(Enum):
@@ -38,7 +65,8 @@ class ChangeAction(Enum):
 
 @dataclass(frozen=True, slots=True)
 class DraftApp:
-    """``sources``: where the tenant's exclusion was seen (policy-property, audit-log)."""
+    """``sources``: where the exclusion was seen: policy-property, audit-log, or declared (the
+    ``[[exclusions]]`` declaration, which counts only where the tenant shows no property)."""
 
     app_id: str
     display_name: str = ""
@@ -78,7 +106,7 @@ class ExclusionDraft:
     justification: str
     ticket: str
     accepted_risk: str
-    request: GraphWrite
+    request: GraphWrite | None
 
     @property
     def resulting_app_ids(self) -> tuple[str, ...]:
@@ -99,18 +127,31 @@ def resulting_app_ids(current: Iterable[DraftApp], changes: Iterable[AppChange])
     return tuple(listed.values())
 
 
+def written_app_ids(current: Iterable[DraftApp], changes: Iterable[AppChange]) -> tuple[str, ...]:
+    """The property's list after the change: the apps it lists now (not those known only from
+    the audit log), then those added, less those removed."""
+    listed = [app for app in current if PROPERTY_SOURCE in app.sources]
+    return resulting_app_ids(listed, changes)
+
+
 def planned_write(
     policy_id: str, current: Iterable[DraftApp], changes: Iterable[AppChange], property_name: str
-) -> GraphWrite:
+) -> GraphWrite | None:
+    """The PATCH of the policy's exclusion property; None when the tenant shows none ("")."""
+    if not property_name:
+        return None
     write: ExclusionWrite = exclusion_write(
-        policy_id, resulting_app_ids(current, changes), property_name
+        policy_id, written_app_ids(current, changes), property_name
     )
     body = {name: tuple(values) for name, values in write.body.items()}
     return GraphWrite(write.method, write.path, body)
 
 
-def check_changes(current: Sequence[DraftApp], changes: Sequence[AppChange]) -> None:
-    """Refuse a change that would do nothing, contradict itself or pass the per-policy cap."""
+def check_changes(
+    current: Sequence[DraftApp], changes: Sequence[AppChange], property_name: str
+) -> None:
+    """Refuse a change that would do nothing, contradict itself, pass the per-policy cap, or
+    (with a property to write) remove an app the property does not list."""
     if not changes:
         raise UsageError("no change given", "name apps with --add APP or --remove APP")
     excluded = {app.app_id.lower() for app in current}
@@ -121,6 +162,8 @@ def check_changes(current: Sequence[DraftApp], changes: Sequence[AppChange]) -> 
             raise UsageError(f"{change.app.app_id} is both added and removed", "name it once")
         seen[key] = change.action
         _check_one(change, key in excluded)
+    if property_name:
+        _check_removals_listed(current, changes, property_name)
     total = len(resulting_app_ids(current, changes))
     if total > MAX_EXCLUSIONS_PER_POLICY:
         raise UsageError(
@@ -141,14 +184,31 @@ def _check_one(change: AppChange, already_excluded: bool) -> None:
         )
 
 
+def _check_removals_listed(
+    current: Sequence[DraftApp], changes: Sequence[AppChange], property_name: str
+) -> None:
+    """An exclusion known only from the audit log is not in the property: a write of the
+    property cannot remove it."""
+    listed = {app.app_id.lower() for app in current if PROPERTY_SOURCE in app.sources}
+    for change in changes:
+        if change.action is ChangeAction.REMOVE and change.app.app_id.lower() not in listed:
+            label = change.app.display_name or change.app.app_id
+            raise UsageError(
+                f"{label} ({change.app.app_id}) is excluded according to the audit log only: "
+                f"the policy's property {property_name!r} does not list it, so a Graph write "
+                "cannot remove it",
+                "remove it on the access policy's Exclusions tab in the Intune admin center",
+            )
+
+
 def stale_reason(draft: ExclusionDraft, live_policy: Mapping[str, Any]) -> str:
     """Why the live policy is no longer the one the draft was made from, or "".
 
     Compared: the apps the policy property lists now and when the draft was written.
     """
-    listed = live_policy.get(draft.exclusions_property)
-    now = {str(v).lower() for v in listed} if isinstance(listed, list) else set()
-    then = {a.app_id.lower() for a in draft.current if "policy-property" in a.sources}
+    listed = read_policy_exclusions(live_policy, draft.exclusions_property)
+    now = {exclusion.app_id.lower() for exclusion in listed}
+    then = {a.app_id.lower() for a in draft.current if PROPERTY_SOURCE in a.sources}
     if now == then:
         return ""
     added, removed = sorted(now - then), sorted(then - now)
@@ -224,7 +284,7 @@ def _reviews(value: Any, origin: str) -> tuple[dict[str, Any], ...]:
 
 def _json_object(raw: bytes, origin: str) -> dict[str, Any]:
     try:
-        document = json.loads(raw.decode("utf-8"))
+        document = load_json_text(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise InputError(f"{origin}: the draft is not UTF-8 text") from None
     except json.JSONDecodeError as error:
@@ -254,7 +314,7 @@ def _check_header(document: Mapping[str, Any], origin: str) -> None:
 def _check_consistent(draft: ExclusionDraft, origin: str) -> None:
     """The write must be the one the policy and the changes imply, whatever the digest says."""
     try:
-        check_changes(draft.current, draft.changes)
+        check_changes(draft.current, draft.changes, draft.exclusions_property)
     except UsageError as error:
         raise InputError(f"{origin}: the draft's change is not valid: {error.message}") from None
     expected = planned_write(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
 from maa_guard.model import ExclusionSource
 from maa_guard.snapshot import AuditEvent, Exclusion
@@ -28,6 +30,29 @@ def exclusions_from_audit_events(
         else:
             apps.pop(exclusion.app_id, None)
     return {policy_id: tuple(apps.values()) for policy_id, apps in current.items() if apps}
+
+
+@dataclass(frozen=True, slots=True)
+class LastChange:
+    """The latest exclusion event of one (policy, app) in the audit log: ``add`` or ``remove``."""
+
+    verb: str
+    at: datetime
+
+
+def last_exclusion_changes(
+    events: Iterable[AuditEvent], policy_ids: Iterable[str]
+) -> dict[tuple[str, str], LastChange]:
+    """Per ``(policy id, appId)``, both lower case, the audit log's latest add or remove."""
+    known = set(policy_ids)
+    latest: dict[tuple[str, str], LastChange] = {}
+    for event in sorted(events, key=lambda e: e.activity_date_time):
+        change = exclusion_change(event, known)
+        if change is not None:
+            verb, policy_id, exclusion = change
+            key = (policy_id.lower(), exclusion.app_id.lower())
+            latest[key] = LastChange(verb, event.activity_date_time)
+    return latest
 
 
 def exclusion_change(event: AuditEvent, policy_ids: set[str]) -> tuple[str, str, Exclusion] | None:

@@ -10,20 +10,31 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from maa_guard import __version__
 from maa_guard.fleet.run import TenantOutcome
+from maa_guard.reporters.layout import Column, Role
 from maa_guard.reporters.summary import SEVERITIES
 from maa_guard.reporters.templating import html_environment
-from maa_guard.reporters.text import one_line
 from maa_guard.snapshot.codec import format_datetime
-
-if TYPE_CHECKING:
-    pass
 
 FLEET_REPORT_VERSION = 1
 STATUSES = ("pass", "fail", "incomplete", "error")
+
+
+def _count(header: str) -> Column:
+    """A count: a table column of its own; a block says the counts on one line."""
+    return Column(header, no_wrap=True, justify="right", in_blocks=False)
+
+
+COLUMNS = (
+    Column("Tenant", Role.HEAD),
+    Column("Status", Role.HEAD),
+    *(_count(severity.label) for severity in SEVERITIES),
+    _count("Unverified"),
+    Column("Findings", in_table=False),
+    Column("Problem", labelled=True),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +77,12 @@ def render_html(run: FleetRun) -> str:
 
 
 def render_table(run: FleetRun, color: bool, width: int = 120) -> str:
-    from rich.table import Table
-    from rich.text import Text
-
+    """A row per tenant, or a block per tenant on a narrow terminal."""
     from maa_guard.reporters.console import render_text
+    from maa_guard.reporters.layout import table_or_blocks
 
-    table = Table(title=_title(run), title_justify="left")
-    for heading in ("Tenant", "Status", *[s.label for s in SEVERITIES], "Unverified", "Problem"):
-        table.add_column(heading)
-    for outcome in run.outcomes:
-        table.add_row(*(Text(cell) for cell in _cells(outcome)))
-    return render_text([table], color, width)
+    rows = [_cells(outcome) for outcome in run.outcomes]
+    return render_text([table_or_blocks(COLUMNS, rows, width, title=_title(run))], color, width)
 
 
 def _title(run: FleetRun) -> str:
@@ -90,10 +96,13 @@ def _cells(outcome: TenantOutcome) -> list[str]:
     problem = outcome.message + (f" (hint: {outcome.hint})" if outcome.hint else "")
     if outcome.incomplete_sources and not problem:
         problem = "incomplete: " + ", ".join(outcome.incomplete_sources)
+    counts = [outcome.failing.get(severity.label, 0) for severity in SEVERITIES]
+    failing = ", ".join(f"{n} {s.label}" for n, s in zip(counts, SEVERITIES, strict=True))
     return [
-        one_line(outcome.name),
+        outcome.name,
         outcome.status,
-        *[str(outcome.failing.get(severity.label, 0)) for severity in SEVERITIES],
+        *[str(count) for count in counts],
         str(outcome.unverified),
-        one_line(problem),
+        f"failing: {failing}; unverified: {outcome.unverified}",
+        problem,
     ]

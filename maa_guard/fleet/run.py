@@ -5,6 +5,10 @@ built for that tenant, so every tenant gets exactly what a single ``maa-guard sc
 worker writes the tenant's own reports and returns only a summary, so memory does not grow with
 the size of the fleet. A tenant that fails (sign-in, configuration, an unexpected error) becomes
 an ``error`` row; the others go on.
+
+A tenant's data is filed only under its own entry: when the tenant collected is not the entry's
+``tenant_id`` (the entry's credentials or endpoint reach another tenant), the row is an
+``error`` and nothing of it is written or recorded.
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-from maa_guard.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, MaaGuardError
+from maa_guard.errors import (
+    EXIT_FINDINGS,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigError,
+    MaaGuardError,
+)
 from maa_guard.evaluate.engine import ScanResult
 from maa_guard.fleet.tenants import FleetTenant
 from maa_guard.gate.decision import exit_code
@@ -130,6 +141,7 @@ def scan_tenant(tenant: FleetTenant, options: FleetOptions) -> TenantOutcome:
         result = run_scan(
             _request(tenant), tenant_environ(tenant, options.environ), options.cwd, options.today
         )
+        check_identity(tenant, result)
         reports = _write_reports(tenant, result, options)
         if options.recorder is not None:
             options.recorder(result)
@@ -139,6 +151,21 @@ def scan_tenant(tenant: FleetTenant, options: FleetOptions) -> TenantOutcome:
         log.debug("tenant %s failed", tenant.name, exc_info=True)
         return _failed(tenant, started, EXIT_INCOMPLETE, f"internal error: {error!r}", "")
     return _summary(tenant, result, reports, time.monotonic() - started)
+
+
+def check_identity(tenant: FleetTenant, result: ScanResult) -> None:
+    """The tenant collected must be the entry's: otherwise its data would be filed, reported
+    and recorded under another tenant's name."""
+    collected = result.snapshot.tenant
+    if collected.id.strip().lower() == tenant.tenant_id.strip().lower():
+        return
+    named = f" ({collected.display_name})" if collected.display_name else ""
+    raise ConfigError(
+        f"the credentials of this entry reached tenant {collected.id}{named}, not its "
+        f"tenant_id {tenant.tenant_id}: nothing of it was written or recorded",
+        "check the entry's client_id, certificate or token and its graph_endpoint, or correct "
+        "its tenant_id",
+    )
 
 
 def _request(tenant: FleetTenant) -> ScanRequest:
@@ -173,12 +200,36 @@ def _secret(variable: str | None, environ: Mapping[str, str]) -> str | None:
 def _write_reports(
     tenant: FleetTenant, result: ScanResult, options: FleetOptions
 ) -> dict[str, str]:
-    if options.out_dir is None or not options.formats:
-        return {}
-    stem = report_stem(tenant)
-    outputs = [(fmt, options.out_dir / f"{stem}.{_EXTENSIONS[fmt]}") for fmt in options.formats]
+    outputs = report_paths(tenant, options.out_dir, options.formats)
     write_outputs(result, outputs, RenderOptions(color=False, width=120))
     return {fmt.value: path.name for fmt, path in outputs}
+
+
+def report_paths(
+    tenant: FleetTenant, out_dir: Path | None, formats: Sequence[OutputFormat]
+) -> list[tuple[OutputFormat, Path]]:
+    """The tenant's report files in ``out_dir``, one per format (none without a folder)."""
+    if out_dir is None:
+        return []
+    stem = report_stem(tenant)
+    return [(fmt, out_dir / f"{stem}.{_EXTENSIONS[fmt]}") for fmt in formats]
+
+
+def tenant_inputs(tenants: Sequence[FleetTenant]) -> list[tuple[str, Path]]:
+    """The files each tenant's scan reads, which no report may overwrite."""
+    found = []
+    for tenant in tenants:
+        named = {
+            "configuration": tenant.config,
+            "certificate": tenant.certificate_path,
+            "federated token file": tenant.federated_token_file,
+        }
+        found += [
+            (f"the {what} of tenant {tenant.name}", Path(path))
+            for what, path in named.items()
+            if path
+        ]
+    return found
 
 
 def report_stem(tenant: FleetTenant) -> str:

@@ -20,23 +20,21 @@ Secrets are never written in the file: ``client_secret_env``, ``token_env`` and
 from __future__ import annotations
 
 import hashlib
+import math
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from maa_guard.errors import ConfigError, UsageError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from maa_guard.storage.tomlfile import TOMLDecodeError, parse_toml
 
 AUTH_METHODS = ("certificate", "env", "workload-identity", "managed-identity", "azure-cli", "token")
 _SECRET_KEYS = {"client_secret", "token", "access_token", "certificate_password", "password"}
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+# As on the command line (--days, --timeout): ten years of audit log, thirty days of waiting.
+_MOST = {"days": 3650, "timeout": 30 * 86400}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +67,13 @@ _KEYS = {f.name for f in fields(FleetTenant)}
 def load_tenants(path: Path) -> tuple[FleetTenant, ...]:
     """Parse and check the whole file before any tenant is scanned (exit 2 on any problem)."""
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
+        table = parse_toml(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise UsageError(
             f"cannot read tenants file {path}: {error.strerror}",
             "give a TOML file of [[tenants]] (docs/fleet.md)",
         ) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+    except (TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid TOML: {error}", "see docs/fleet.md") from None
     return parse_tenants(table, path)
 
@@ -152,8 +150,10 @@ def _typed(body: Mapping[str, Any], where: str, base: Path) -> dict[str, Any]:
     for key, kind in (("days", int), ("timeout", (int, float))):
         if key in body:
             value = body[key]
-            if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
                 raise ConfigError(f"{where}.{key}: expected a positive number")
+            if not math.isfinite(value) or value > _MOST[key]:
+                raise ConfigError(f"{where}.{key}: at most {_MOST[key]}")
             typed[key] = value
     return typed
 

@@ -27,7 +27,7 @@ from maa_guard.history.drift import (
     ScanSide,
 )
 from maa_guard.history.records import StoredFinding
-from maa_guard.model import SourceState, Status
+from maa_guard.model import Status
 from maa_guard.snapshot import (
     FederatedIdentityCredential,
     KeyCredential,
@@ -309,7 +309,7 @@ def source_warnings(before: ScanSide, after: ScanSide) -> tuple[str, ...]:
             broken = [
                 side.snapshot.source_state(name).describe(name)
                 for name in sources
-                if side.snapshot.source_state(name).state is not SourceState.COMPLETE
+                if not side.snapshot.source_state(name).state.usable
             ]
             if broken:
                 warnings.append(

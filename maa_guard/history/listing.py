@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from maa_guard.history.records import RecordedScan
 from maa_guard.reporters.console import console_text, text_console
+from maa_guard.reporters.layout import Cell, CellValue, Column, Role, table_or_blocks
 from maa_guard.snapshot.codec import format_datetime
 
 HISTORY_JSON_VERSION = 1
@@ -40,34 +41,33 @@ def _json(scans: Sequence[RecordedScan], history: str) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def _table(scans: Sequence[RecordedScan], history: str, color: bool, width: int) -> str:
-    from rich import box
-    from rich.table import Table
+COLUMNS = (
+    Column("Scan", Role.HEAD, labelled=True, justify="right"),
+    Column("Tenant"),
+    Column("Collected", labelled=True, no_wrap=True),
+    Column("Recorded", labelled=True, no_wrap=True, optional=True),
+    Column("maa-guard", labelled=True, no_wrap=True, optional=True),
+    Column("Failing", labelled=True, no_wrap=True, justify="right"),
+    Column("Unverified", labelled=True, no_wrap=True, justify="right"),
+)
 
+
+def _table(scans: Sequence[RecordedScan], history: str, color: bool, width: int) -> str:
+    """A table, or a block per scan on a narrow terminal; the scan id is never cut."""
     from maa_guard.reporters.table import safe
 
     console = text_console(color, width)
     console.print(f"history {safe(history)}: {len(scans)} scan(s)")
     if scans:
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-        table.add_column("Scan", justify="right", no_wrap=True)
-        table.add_column("Tenant", no_wrap=True)
-        table.add_column("Name", overflow="fold")
-        for column in ("Collected", "Recorded", "maa-guard"):
-            table.add_column(column, no_wrap=True)
-        table.add_column("Failing", justify="right")
-        table.add_column("Unverified", justify="right")
-        for scan in scans:
-            table.add_row(*(safe(cell) for cell in _cells(scan)))
-        console.print(table)
+        rows = [_cells(scan) for scan in scans]
+        console.print(table_or_blocks(COLUMNS, rows, width), crop=False)
     return console_text(console)
 
 
-def _cells(scan: RecordedScan) -> tuple[str, ...]:
+def _cells(scan: RecordedScan) -> tuple[CellValue, ...]:
     return (
         str(scan.id),
-        scan.tenant_id,
-        scan.tenant_name,
+        Cell(scan.tenant_name, ident=scan.tenant_id),
         format_datetime(scan.collected_at),
         format_datetime(scan.recorded_at.replace(microsecond=0)),
         scan.tool_version,

@@ -17,6 +17,14 @@ from maa_guard.history.drift import Drift, ScanSide
 from maa_guard.history.records import StoredFinding
 from maa_guard.history.sections import Section, sections, side_line, summary_line
 from maa_guard.reporters.console import console_text, text_console
+from maa_guard.reporters.layout import (
+    Cell,
+    CellValue,
+    Column,
+    Role,
+    fits_as_table,
+    table_or_blocks,
+)
 from maa_guard.snapshot.codec import format_datetime
 
 DIFF_JSON_VERSION = 1
@@ -143,8 +151,11 @@ _CHANGE_STYLES = {
 }
 
 
-def _terminal(drift: Drift, color: bool, width: int) -> str:
+# Columns that head a block on a narrow terminal; the others follow, one labelled line each.
+_HEAD_COLUMNS = frozenset({"Change", "Severity", "Rule"})
 
+
+def _terminal(drift: Drift, color: bool, width: int) -> str:
     from maa_guard.reporters.table import safe
 
     console = text_console(color, width)
@@ -152,9 +163,11 @@ def _terminal(drift: Drift, color: bool, width: int) -> str:
     console.print(f"maa-guard diff: tenant {safe(tenant.display_name)} ({safe(tenant.id)})")
     console.print(f"from {safe(side_line(drift.before))}")
     console.print(f"to   {safe(side_line(drift.after))}")
-    for section in sections(drift):
+    tables = [_section(section) for section in sections(drift)]
+    blocks = not all(fits_as_table(columns, rows, width) for _, columns, rows in tables)
+    for title, columns, rows in tables:  # one layout for every table of the report
         console.print()
-        console.print(_rich_table(section))
+        console.print(table_or_blocks(columns, rows, width, title=title, blocks=blocks), crop=False)
     for warning in drift.warnings:
         console.print(f"[yellow]warning:[/] {safe(warning)}")
     console.print()
@@ -163,25 +176,16 @@ def _terminal(drift: Drift, color: bool, width: int) -> str:
     return console_text(console)
 
 
-def _rich_table(section: Section) -> Any:
-    from rich import box
-    from rich.table import Table
-
-    from maa_guard.reporters.table import safe
-
-    table = Table(
-        title=f"[bold]{section.title.upper()} ({len(section.rows)})[/]",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-    )
-    table.add_column(section.columns[0], no_wrap=True)
-    for column in section.columns[1:]:
-        table.add_column(column, overflow="fold")
-    for change, *cells in section.rows:
-        style = _CHANGE_STYLES.get(change, "")
-        table.add_row(f"[{style}]{safe(change)}[/]", *(safe(cell) for cell in cells))
-    return table
+def _section(section: Section) -> tuple[str, list[Column], list[list[CellValue]]]:
+    """A table's title, columns and rows; on a narrow terminal a block per change."""
+    columns = [
+        Column(name, Role.HEAD) if name in _HEAD_COLUMNS else Column(name, labelled=True)
+        for name in section.columns
+    ]
+    rows: list[list[CellValue]] = [
+        [Cell(change, _CHANGE_STYLES.get(change, "")), *cells] for change, *cells in section.rows
+    ]
+    return f"{section.title.upper()} ({len(section.rows)})", columns, rows
 
 
 _RENDERERS: dict[DiffFormat, Callable[[Drift, bool, int], str]] = {

@@ -10,12 +10,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 from maa_guard.history.backend import Row
 from maa_guard.history.errors import HistoryInputError, HistoryUnavailable
 from maa_guard.history.location import Engine, HistoryLocation
 from maa_guard.storage.sqlite_wal import enable_wal
+from maa_guard.storage.userdata import create_private_file
 
 BUSY_TIMEOUT_SECONDS = 30.0
 _NOT_A_HISTORY_HINT = "point --history at a maa-guard history database, or move this file away"
@@ -103,18 +105,25 @@ def _check_path(location: HistoryLocation, create: bool) -> None:
             f"no scan history at {location.display}",
             "record one with 'maa-guard scan --record', or name it with --history",
         )
-    if create and not path.parent.is_dir():
-        if not location.is_default:
-            raise HistoryInputError(
-                f"the folder of history file {location.display} does not exist",
-                "create the folder first, or name another file with --history",
-            )
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise HistoryUnavailable(
-                f"cannot create the history folder {path.parent}: {error.strerror}"
-            ) from None
+    if create and not path.parent.is_dir() and not location.is_default:
+        raise HistoryInputError(
+            f"the folder of history file {location.display} does not exist",
+            "create the folder first, or name another file with --history",
+        )
+    if create:
+        _create_private(path)
+
+
+def _create_private(path: Path) -> None:
+    """A new history holds tenant data: the file 0600 and, for the default location, its new
+    folder 0700 (SQLite gives the -wal and -shm files the database file's mode)."""
+    try:
+        create_private_file(path)
+    except OSError as error:
+        raise HistoryUnavailable(
+            f"cannot create the history file {path}: {error.strerror}",
+            "check that the folder is writable, or name another file with --history",
+        ) from None
 
 
 def _raise_for(error: sqlite3.Error, location: HistoryLocation) -> NoReturn:

@@ -84,8 +84,15 @@ def outcome_line(report: ImpactReport) -> str:
         text = f"{blocked} app{'s' if blocked != 1 else ''} will be blocked by MAA"
     else:
         text = "no app will be blocked by MAA"
-    if not report.complete:
-        text += "; INCOMPLETE: a data source could not be read, so apps may be missing"
+    reasons = []
+    if report.incomplete_sources:
+        reasons.append("a data source could not be read, so apps may be missing")
+    if report.unknown_requestor_reason:
+        reasons.append(
+            f"{report.unknown_requestors} completed request(s) whose requestor cannot be known"
+        )
+    if reasons:
+        text += f"; INCOMPLETE: {'; '.join(reasons)}"
     return f"{text} (exit {report.exit_code})"
 
 

@@ -26,10 +26,17 @@ from maa_guard.impact.model import (
     Verdict,
     WorkloadWrites,
 )
-from maa_guard.impact.verdicts import decide, protection, sort_key, unverified_columns, ways_out
-from maa_guard.model import SourceState
-from maa_guard.snapshot import Snapshot, Window
+from maa_guard.impact.verdicts import (
+    awareness_unverified,
+    decide,
+    protection,
+    sort_key,
+    unverified_columns,
+    ways_out,
+)
+from maa_guard.snapshot import ApprovalRequest, Snapshot, Window
 from maa_guard.snapshot.gcpause import paused_gc
+from maa_guard.workloads import ACCESS_POLICY_TYPE
 
 
 class _Bucket:
@@ -74,6 +81,7 @@ def compute_impact(
         window=snapshot.window,
         rows=tuple(rows),
         sources=builder.sources,
+        unknown_requestors=builder.unknown_requestors,
     )
 
 
@@ -143,20 +151,29 @@ def _merge_bucket(into: _Tally, policy_type: str, bucket: _Bucket) -> None:
     existing.last = max(existing.last, bucket.last)
 
 
-def request_evidence(snapshot: Snapshot) -> dict[str, MaaEvidence]:
-    """Approval requests each app filed app-only: how many completed, how many did not."""
+def request_evidence(ctx: Context) -> tuple[dict[str, MaaEvidence], int]:
+    """Approval requests each app filed app-only: how many completed, how many did not; and how
+    many completed requests name no requestor (neither Graph nor an MAA audit event does)."""
+    snapshot = ctx.snapshot
     by_object_id = {sp.id.lower(): sp.app_id.lower() for sp in snapshot.service_principals}
     counts: dict[str, tuple[int, int]] = {}
+    unknown = 0
     for request in snapshot.approval_requests:
-        requestor = request.requestor
-        if requestor.application is None or requestor.user is not None:
+        requestor = ctx.app_only_requestor(request)
+        if requestor is None:
+            if _completed(request) and ctx.request_identities(request).requestor is None:
+                unknown += 1
             continue
-        key = requestor.application.id.lower()
-        key = by_object_id.get(key, key)
+        key = by_object_id.get(requestor, requestor)
         completed, other = counts.get(key, (0, 0))
-        done = request.status.lower() == "completed"
+        done = _completed(request)
         counts[key] = (completed + done, other + (not done))
-    return {key: MaaEvidence(completed, 0, other) for key, (completed, other) in counts.items()}
+    evidence = {key: MaaEvidence(completed, 0, other) for key, (completed, other) in counts.items()}
+    return evidence, unknown
+
+
+def _completed(request: ApprovalRequest) -> bool:
+    return request.status.lower() == "completed"
 
 
 def _candidates(
@@ -177,16 +194,17 @@ class _RowBuilder:
     def __init__(self, snapshot: Snapshot, declared: Iterable[DeclaredExclusion]) -> None:
         self.ctx = Context(snapshot, declared)
         self.window = snapshot.window
-        self.requests = request_evidence(snapshot)
+        self.requests, self.unknown_requestors = request_evidence(self.ctx)
         self.sign_ins = {
             item.app_id.lower(): item.last_app_only_client_sign_in_date_time
             for item in snapshot.sign_in_activity
         }
         self.sources = {name: snapshot.source_state(name) for name in IMPACT_SOURCES}
-        incomplete = frozenset(
-            name for name, s in self.sources.items() if s.state is not SourceState.COMPLETE
-        )
-        self.unverified = {v: unverified_columns(v, incomplete) for v in Verdict}
+        incomplete = frozenset(name for name, s in self.sources.items() if not s.state.usable)
+        self.unverified = {
+            v: unverified_columns(v, incomplete) | awareness_unverified(v, self.unknown_requestors)
+            for v in Verdict
+        }
         self.names = {policy.id: policy.display_name for policy in snapshot.policies}
         self.gating: dict[frozenset[str], tuple[frozenset[str], tuple[PolicyRef, ...]]] = {}
 
@@ -194,7 +212,7 @@ class _RowBuilder:
         sp = self.ctx.service_principal(key)
         permissions = intune_write_permissions(sp.app_permissions) if sp is not None else ()
         exclusions = self.ctx.exclusions_by_app.get(key, ())
-        excluded = [e for e in exclusions if e.in_tenant]
+        excluded = [e for e in exclusions if self.ctx.exempts(e)]
         excluded_ids = {e.policy_id for e in excluded}
         workloads = self._workloads(tally, excluded_ids)
         maa = self.requests.get(key, _NO_REQUESTS)
@@ -215,7 +233,7 @@ class _RowBuilder:
             write_permissions=permissions,
             protection=protection(workloads),
             excluded_from=_policy_refs(excluded),
-            declared_only=_policy_refs(e for e in exclusions if not e.in_tenant),
+            declared_only=_policy_refs(e for e in exclusions if not self.ctx.exempts(e)),
             maa=maa,
             ways_out=ways_out(verdict, app_id, workloads, excluded_ids),
             unverified=self.unverified[verdict],
@@ -226,7 +244,9 @@ class _RowBuilder:
         for policy_type, bucket in sorted(tally.buckets.items()):
             gating_ids, gating = self._gating(bucket.shape.gates)
             coverage = (
-                Coverage.UNPROTECTED
+                Coverage.PROTECTED  # MAA gates every access-policy change, and nothing excludes
+                if policy_type == ACCESS_POLICY_TYPE
+                else Coverage.UNPROTECTED
                 if not gating_ids
                 else Coverage.EXCLUDED
                 if gating_ids <= excluded

@@ -3,29 +3,28 @@
 An audit log repeats a few hundred shapes of event (category, activity, operation, result,
 resource types) hundreds of thousands of times, so an event is judged once per shape.
 
-MAA's own events (approval requests filed, approved, completed) are not writes to a workload:
-they are evidence of the approval flow. Microsoft has not published their strings; an event
-naming an ``OperationApprovalRequest`` is taken as one, and one whose verb is ``Complete`` or
-``Resubmit`` as the requestor's resubmission with an approval code (the emulator writes
-``Complete OperationApprovalRequest`` when an approved change is applied).
+MAA's own events (approval requests filed, approved, completed; exclusions added or removed)
+are not writes to a workload (``workloads.is_maa_event``); a request event whose verb is
+``Complete`` or ``Resubmit`` is the requestor's resubmission with an approval code, evidence of
+the approval flow (``workloads.is_resubmission``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from maa_guard.snapshot import AuditEvent
-from maa_guard.workloads import classify_event, is_approval_failure, is_write
+from maa_guard.workloads import (
+    classify_event,
+    is_approval_failure,
+    is_intune_write_permission,
+    is_resubmission,
+    is_write,
+)
 
 OTHER = "other"
 OTHER_LABEL = "Other Intune writes (no MAA policy type)"
-_REQUEST_MARK = "operationapprovalrequest"
-_RESUBMISSION_VERBS = frozenset({"complete", "completed", "resubmit", "resubmitted"})
-_INTUNE_WRITE = re.compile(
-    r"^DeviceManagement[A-Za-z]*\.(ReadWrite|PrivilegedOperations)\.All$", re.IGNORECASE
-)
 ShapeKey = tuple[str, str, str, str, str, str, tuple[str, ...]]
 
 
@@ -55,7 +54,6 @@ def shape_key(event: AuditEvent) -> ShapeKey:
 
 def judge(event: AuditEvent) -> Shape:
     """The meaning of ``event`` (and of every event with its shape)."""
-    protocol = _is_request_event(event)
     classified = classify_event(event)
     policy_type, label, gates = OTHER, OTHER_LABEL, frozenset[str]()
     if classified is not None:
@@ -63,26 +61,13 @@ def judge(event: AuditEvent) -> Shape:
         policy_type = _policy_type(workload.name, gates)
         label = workload.label if policy_type == workload.name else _device_action_label(gates)
     return Shape(
-        write=not protocol and is_write(event),
-        resubmission=protocol and _verb(event) in _RESUBMISSION_VERBS,
+        write=is_write(event),
+        resubmission=is_resubmission(event),
         approval_failure=is_approval_failure(event),
         policy_type=policy_type,
         label=label,
         gates=gates,
     )
-
-
-def _is_request_event(event: AuditEvent) -> bool:
-    text = f"{event.activity_type} {event.activity}".lower().replace(" ", "")
-    return _REQUEST_MARK in text or any(
-        _REQUEST_MARK in resource.type.lower() for resource in event.resources
-    )
-
-
-def _verb(event: AuditEvent) -> str:
-    operation = event.activity_operation_type.strip().lower()
-    words = (event.activity_type or event.activity).strip().lower().split(" ", 1)
-    return operation or words[0]
 
 
 def _policy_type(workload: str, gates: frozenset[str]) -> str:
@@ -99,4 +84,4 @@ def _device_action_label(gates: frozenset[str]) -> str:
 
 def intune_write_permissions(permissions: Iterable[str]) -> tuple[str, ...]:
     """``DeviceManagement*.ReadWrite.All`` and ``*.PrivilegedOperations.All``, in grant order."""
-    return tuple(p for p in permissions if _INTUNE_WRITE.match(p))
+    return tuple(p for p in permissions if is_intune_write_permission(p))

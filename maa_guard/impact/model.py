@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from maa_guard.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
-from maa_guard.model import SourceState
 from maa_guard.snapshot import SourceStatus, TenantInfo, Window
 
 IMPACT_SCHEMA_VERSION = 1
@@ -248,18 +247,34 @@ class ImpactReport:
     window: Window
     rows: tuple[ImpactRow, ...]
     sources: dict[str, SourceStatus]
+    # Completed approval requests whose requestor neither Graph nor an MAA audit event names.
+    unknown_requestors: int = 0
+    # On a copy a display filter narrowed: the whole report, whose verdicts decide the exit code.
+    unfiltered: ImpactReport | None = None
+
+    @property
+    def whole(self) -> ImpactReport:
+        """The report the exit code and the summary speak of: this one, or the one filtered."""
+        return self.unfiltered or self
 
     @property
     def incomplete_sources(self) -> dict[str, SourceStatus]:
-        return {
-            name: status
-            for name, status in self.sources.items()
-            if status.state is not SourceState.COMPLETE
-        }
+        return {name: status for name, status in self.sources.items() if not status.state.usable}
+
+    @property
+    def unknown_requestor_reason(self) -> str:
+        """Why the will-be-blocked rows' MAA-awareness is unverified; empty when it is not."""
+        if not self.unknown_requestors or not self.count(Verdict.WILL_BE_BLOCKED):
+            return ""
+        return (
+            f"{self.unknown_requestors} completed request(s) whose requestor cannot be known "
+            "(neither Graph nor an MAA audit event names it): any will-be-blocked app may have "
+            "filed them"
+        )
 
     @property
     def complete(self) -> bool:
-        return not self.incomplete_sources
+        return not self.incomplete_sources and not self.unknown_requestor_reason
 
     def count(self, verdict: Verdict) -> int:
         return sum(1 for row in self.rows if row.verdict is verdict)

@@ -26,6 +26,9 @@ class ImpactRenderOptions:
 
     color: bool = False
     width: int = 120
+    # The terminal table's row limit (a terminal shows the first rows and says how many more);
+    # None: every row, as in a file or a pipe.
+    max_rows: int | None = None
 
 
 Renderer = Callable[[ImpactReport, ImpactRenderOptions], Iterator[str]]

@@ -56,8 +56,8 @@ def _page(report: ImpactReport) -> dict[str, Any]:
         "tenant": report.tenant,
         "window": cells.window(report),
         "collected_at": cells.when(report.collected_at),
-        "outcome": cells.outcome_line(report),
-        "outcome_class": _outcome_class(report),
+        "outcome": cells.outcome_line(report.whole),
+        "outcome_class": _outcome_class(report.whole),
         "verdicts": [
             {"name": v.value, "count": count, "definition": v.definition, "action": v.action}
             for v, count in report.by_verdict.items()

@@ -50,8 +50,8 @@ def envelope(report: ImpactReport) -> dict[str, Any]:
             "start": format_datetime(report.window.start),
             "end": format_datetime(report.window.end),
         },
-        "complete": report.complete,
-        "exit_code": report.exit_code,
+        "complete": report.whole.complete,
+        "exit_code": report.whole.exit_code,
         "sources": {
             name: {
                 "state": status.state.value,

@@ -1,7 +1,10 @@
-"""The impact report in the terminal: one rich table, the ways out, what could not be read.
+"""The impact report in the terminal: a row per app (a table, or blocks on a narrow terminal),
+the ways out, what could not be read.
 
-Every tenant string goes through ``reporters.table.safe`` (inert, one line, rich markup
-escaped), so a display name can neither style the output nor move the cursor.
+Tenant strings reach rich as plain text through ``reporters.layout`` (inert, one line) or
+through ``reporters.table.safe`` (rich markup escaped), so a display name can neither style
+the output nor move the cursor. On a terminal ``max_rows`` keeps the first rows, most urgent
+verdict first, and a line says how many more there are and how to get them all.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from maa_guard.impact import cells
-from maa_guard.impact.model import Column, ImpactReport, ImpactRow, Verdict
+from maa_guard.impact.model import Column as ImpactColumn
+from maa_guard.impact.model import ImpactReport, ImpactRow, Verdict
 from maa_guard.impact.render import ImpactRenderOptions
 from maa_guard.reporters.console import console_text, text_console
+from maa_guard.reporters.layout import Cell, Column, Role, hidden_line, table_or_blocks
 from maa_guard.reporters.table import safe
 
 if TYPE_CHECKING:
@@ -29,15 +34,24 @@ VERDICT_STYLES = {
 
 
 def render_chunks(report: ImpactReport, options: ImpactRenderOptions) -> Iterator[str]:
+    """The summary and the outcome are those of the whole report, even when a display filter
+    narrowed the rows: they say what the exit code says."""
     console = text_console(options.color, options.width)
     console.print(_header(report))
-    for section in _sections(report):
+    for section in _sections(report, options):
         console.print()
-        console.print(section)
+        console.print(section, crop=False)
     console.print()
-    console.print(safe(cells.summary_line(report)))
-    console.print(_outcome(report))
+    whole = report.whole
+    console.print(safe(cells.summary_line(whole)))
+    if whole is not report:
+        console.print(f"{len(report.rows)} of {len(whole.rows)} apps shown (display filter)")
+    console.print(_outcome(whole))
     yield console_text(console)
+
+
+HOW_TO_SEE_ALL = "write them all with -o impact.csv"
+COLUMNS = (Column("Verdict", Role.HEAD), Column("App"))
 
 
 def _header(report: ImpactReport) -> str:
@@ -48,51 +62,54 @@ def _header(report: ImpactReport) -> str:
     )
 
 
-def _sections(report: ImpactReport) -> list[RenderableType]:
-    sections: list[RenderableType] = [_table(report.rows) if report.rows else "No app to report."]
-    if report.incomplete_sources:
-        sections.append(_incomplete(report))
+def _sections(report: ImpactReport, options: ImpactRenderOptions) -> list[RenderableType]:
+    rows = report.rows if options.max_rows is None else report.rows[: options.max_rows]
+    sections: list[RenderableType] = [
+        table_or_blocks(COLUMNS, [_row(row) for row in rows], options.width, row_lines=True)
+        if rows
+        else "No app to report."
+    ]
+    if hidden := len(report.rows) - len(rows):
+        sections.append(safe(hidden_line(hidden, "apps", HOW_TO_SEE_ALL)))
+    whole = report.whole  # what could not be read concerns every app, shown or not
+    if whole.incomplete_sources:
+        sections.append(_incomplete(whole))
+    if whole.unknown_requestor_reason:
+        sections.append(
+            f"[magenta]incomplete:[/] {safe(whole.unknown_requestor_reason)}\n"
+            "cells marked (unverified) rest on these requests"
+        )
     return sections
 
 
-def _table(rows: tuple[ImpactRow, ...]) -> RenderableType:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, show_lines=True, expand=False)
-    table.add_column("Verdict", no_wrap=True)
-    table.add_column("App", overflow="fold")
-    for row in rows:
-        verdict = safe(cells.marked(row, Column.VERDICT, row.verdict.value))
-        table.add_row(f"[{VERDICT_STYLES[row.verdict]}]{verdict}[/]", _details(row))
-    return table
+def _row(row: ImpactRow) -> tuple[Cell, Cell]:
+    verdict = cells.marked(row, ImpactColumn.VERDICT, row.verdict.value)
+    return (
+        Cell(verdict, VERDICT_STYLES[row.verdict]),
+        Cell(row.display_name, "bold", row.app_id, _details(row)),
+    )
 
 
-def _details(row: ImpactRow) -> str:
+def _details(row: ImpactRow) -> tuple[str, ...]:
     """The row's columns as labelled lines; a will-be-blocked row ends with its ways out."""
     text = cells.cells(row)
     lines = [
-        f"[bold]{safe(row.label)}[/] {safe(row.app_id)}",
         _writes(row, text),
-        f"last app-only sign-in: {safe(text['last_sign_in'])}; "
-        f"protected: {safe(text['protected'])}; excluded from: {safe(text['excluded'])}; "
-        f"MAA-aware: {safe(text['maa_aware'])}",
-        f"Intune write permissions: {safe(text['write_permissions'])}",
+        f"last app-only sign-in: {text['last_sign_in']}; protected: {text['protected']}; "
+        f"excluded from: {text['excluded']}; MAA-aware: {text['maa_aware']}",
+        f"Intune write permissions: {text['write_permissions']}",
     ]
     lines += [
-        f"way out {number} ({way.kind.value}): {safe(way.summary)}"
+        f"way out {number} ({way.kind.value}): {way.summary}"
         for number, way in enumerate(row.ways_out, 1)
     ]
-    return "\n".join(lines)
+    return tuple(lines)
 
 
 def _writes(row: ImpactRow, text: dict[str, str]) -> str:
     if not row.writes:
-        return f"writes in the window: {safe(text['writes'])}"
-    return (
-        f"writes in the window: {safe(text['writes'])}, last {safe(text['last_write'])}: "
-        f"{safe(text['workloads'])}"
-    )
+        return f"writes in the window: {text['writes']}"
+    return f"writes in the window: {text['writes']}, last {text['last_write']}: {text['workloads']}"
 
 
 def _incomplete(report: ImpactReport) -> str:

@@ -63,23 +63,22 @@ def ways_out(
     """For ``will-be-blocked``: exclude after a review, or adopt the approval flow."""
     if verdict is not Verdict.WILL_BE_BLOCKED:
         return ()
+    approval_flow = WayOut(
+        WayOutKind.APPROVAL_FLOW,
+        "adopt the approval flow: send each write with a justification, and once "
+        f"approved resubmit it with the approval code ({APPROVAL_API} in Python, or "
+        f"'{APPROVAL_COMMAND}')",
+        (APPROVAL_API, APPROVAL_COMMAND),
+    )
     policies = blocking_policies(workloads, excluded)
+    if not policies:  # only access-policy changes are blocked: no exclusion exempts those
+        return (approval_flow,)
     review = f"maa-guard review {shlex.quote(app_id)}"
     names = ", ".join(p.label for p in policies)
-    return (
-        WayOut(
-            WayOutKind.EXCLUDE,
-            f"review it with '{review}', then exclude it from: {names}",
-            (review,),
-        ),
-        WayOut(
-            WayOutKind.APPROVAL_FLOW,
-            "adopt the approval flow: send each write with a justification, and once "
-            f"approved resubmit it with the approval code ({APPROVAL_API} in Python, or "
-            f"'{APPROVAL_COMMAND}')",
-            (APPROVAL_API, APPROVAL_COMMAND),
-        ),
+    exclude = WayOut(
+        WayOutKind.EXCLUDE, f"review it with '{review}', then exclude it from: {names}", (review,)
     )
+    return (exclude, approval_flow)
 
 
 def blocking_policies(
@@ -105,6 +104,14 @@ def unverified_columns(verdict: Verdict, incomplete: frozenset[str]) -> frozense
     if incomplete.intersection(needed):
         columns.add(Column.VERDICT)
     return frozenset(columns)
+
+
+def awareness_unverified(verdict: Verdict, unknown_requestors: int) -> frozenset[Column]:
+    """A completed request whose requestor is unknown may be a will-be-blocked app's, which
+    would make it maa-aware; no other verdict could change by it."""
+    if unknown_requestors and verdict is Verdict.WILL_BE_BLOCKED:
+        return frozenset({Column.MAA_AWARE, Column.VERDICT})
+    return frozenset()
 
 
 def sort_key(row: ImpactRow) -> tuple[int, int, float, str, str]:

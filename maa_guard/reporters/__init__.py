@@ -37,6 +37,9 @@ class RenderOptions:
     color: bool = False
     width: int = 120
     show_suppressed: bool = False
+    # The terminal table's row limit (a terminal shows the first rows and says how many more);
+    # None: every row, as in a file or a pipe.
+    max_rows: int | None = None
 
 
 Renderer = Callable[[ScanResult, RenderOptions], str]

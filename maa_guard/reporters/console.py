@@ -41,8 +41,11 @@ def console_text(console: Console) -> str:
 
 
 def render_text(renderables: Iterable[RenderableType | str], color: bool, width: int) -> str:
-    """Print each renderable in turn (a string is rich markup) and return the text."""
+    """Print each renderable in turn (a string is rich markup) and return the text.
+
+    Nothing is cropped: a line longer than ``width`` (an identifier a block keeps whole) stays
+    whole for the terminal to wrap."""
     console = text_console(color, width)
     for renderable in renderables:
-        console.print(renderable)
+        console.print(renderable, crop=False)
     return console_text(console)

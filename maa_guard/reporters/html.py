@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from maa_guard.catalogue import controls_text
 from maa_guard.evaluate.context import Context
 from maa_guard.evaluate.engine import ScanResult
 from maa_guard.exclusions import ExcludedApp
@@ -224,22 +225,24 @@ def _finding_sections(result: ScanResult) -> list[dict[str, Any]]:
         ("quieted", "Suppressed and baselined", quieted(result), False),
         ("passed", "Passed and skipped", with_status(result, Status.PASS, Status.SKIPPED), True),
     ]
+    controls = {rule_id: controls_text(rule.frameworks) for rule_id, rule in result.rules.items()}
     return [
         {
             "id": key,
             "title": title,
             "collapsed": collapsed,
-            "findings": [_finding(f) for f in findings],
+            "findings": [_finding(f, controls.get(f.rule_id, "")) for f in findings],
         }
         for key, title, findings, collapsed in sections
     ]
 
 
-def _finding(finding: Finding) -> dict[str, Any]:
+def _finding(finding: Finding, controls: str) -> dict[str, Any]:
     return {
         "rule_id": finding.rule_id,
         "slug": finding.slug,
         "title": finding.title,
+        "controls": controls,
         "severity": finding.severity.label,
         "status": finding.status.value,
         "resource": resource_label(finding.resource),

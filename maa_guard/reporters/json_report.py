@@ -10,6 +10,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from maa_guard.catalogue import Rule
+from maa_guard.evaluate.display import DisplayFilter
 from maa_guard.evaluate.engine import ScanResult
 from maa_guard.model import Finding, Status, Suppression
 from maa_guard.reporters import RenderOptions
@@ -38,7 +40,7 @@ def render_chunks(result: ScanResult, options: RenderOptions) -> Iterator[str]:
     encoder = json.JSONEncoder(ensure_ascii=False, default=_plain)
     separator = "\n    "
     for finding in result.findings:
-        yield separator + encoder.encode(_finding(finding))
+        yield separator + encoder.encode(finding_json(finding))
         separator = ",\n    "
     yield "\n  ]\n}\n" if result.findings else "]\n}\n"
 
@@ -49,13 +51,13 @@ def _plain(value: Any) -> Any:
 
 
 def report(result: ScanResult) -> dict[str, Any]:
-    return {**envelope(result), "findings": [_finding(f) for f in result.findings]}
+    return {**envelope(result), "findings": [finding_json(f) for f in result.findings]}
 
 
 def envelope(result: ScanResult) -> dict[str, Any]:
     """Everything but the findings."""
     snapshot = result.snapshot
-    return {
+    head = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "tool": {"name": TOOL_NAME, "version": result.tool_version},
         "tenant": {"id": snapshot.tenant.id, "display_name": snapshot.tenant.display_name},
@@ -71,6 +73,36 @@ def envelope(result: ScanResult) -> dict[str, Any]:
         "sources": {name: _source(status) for name, status in sources(result).items()},
         "summary": _summary(summarise(result)),
         "warnings": list(result.warnings),
+        "rules": {rule.id: _rule(rule) for rule in result.rules.values()},
+    }
+    if result.display is None:
+        return head
+    shown, total = len(result.findings), len(result.scanned)
+    return {**head, "display_filter": _display_filter(result.display, shown, total)}
+
+
+def _display_filter(display: DisplayFilter, shown: int, total: int) -> dict[str, Any]:
+    """Present only under a display filter (``--severity``, ``--framework``, ...): ``findings``
+    then holds ``shown`` of the scan's ``total`` findings, and ``summary`` still counts them all."""
+    return {
+        "severity": None if display.severity is None else display.severity.label,
+        "status": [status.value for status in display.statuses],
+        "resource": display.resource,
+        "framework": None if display.framework is None else display.framework.name,
+        "shown": shown,
+        "total": total,
+    }
+
+
+def _rule(rule: Rule) -> dict[str, Any]:
+    """The rule's title and the controls of other frameworks it supports."""
+    return {
+        "slug": rule.slug,
+        "title": rule.title,
+        "frameworks": [
+            {"name": m.framework, "control": m.control, "title": m.title, "source": m.source}
+            for m in rule.frameworks
+        ],
     }
 
 
@@ -98,7 +130,8 @@ def _summary(summary: Summary) -> dict[str, Any]:
     }
 
 
-def _finding(finding: Finding) -> dict[str, Any]:
+def finding_json(finding: Finding) -> dict[str, Any]:
+    """One finding as the report's ``findings`` hold it."""
     resource = finding.resource
     return {
         "rule_id": finding.rule_id,

@@ -3,6 +3,8 @@
 A counted failure is ``<failure>``, a check that could not verify is ``<error>``, a skipped check
 and a suppressed or baselined failure are ``<skipped>``; a pass has no child element. Every
 string passes through ``text.inert``, so the document holds only characters XML 1.0 allows.
+Data sources that are not complete, or that carry a reason, are properties of a ``data sources``
+suite without test cases (it changes no count).
 """
 
 from __future__ import annotations
@@ -14,8 +16,15 @@ from maa_guard.catalogue import Rule
 from maa_guard.evaluate.engine import ScanResult
 from maa_guard.model import Finding, Resource, Status
 from maa_guard.reporters import RenderOptions
-from maa_guard.reporters.summary import resource_label, suppression_note
+from maa_guard.reporters.summary import (
+    describe_source,
+    incomplete_sources,
+    noted_sources,
+    resource_label,
+    suppression_note,
+)
 from maa_guard.reporters.text import inert
+from maa_guard.snapshot import SourceStatus
 
 DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -27,6 +36,9 @@ def render(result: ScanResult, options: RenderOptions) -> str:
     root = ET.Element("testsuites", name="maa-guard")
     for rule in result.rules.values():
         root.append(_suite(rule, by_rule[rule.id]))
+    sources = {**incomplete_sources(result), **noted_sources(result)}
+    if sources:
+        root.append(_sources_suite(sources))
     _count(root, root.findall("testsuite/testcase"))
     ET.indent(root)
     return DECLARATION + ET.tostring(root, encoding="unicode") + "\n"
@@ -44,6 +56,16 @@ def _suite(rule: Rule, findings: list[Finding]) -> ET.Element:
     for finding in findings:
         suite.append(_case(finding))
     _count(suite, suite.findall("testcase"))
+    return suite
+
+
+def _sources_suite(sources: dict[str, SourceStatus]) -> ET.Element:
+    suite = ET.Element("testsuite", name="data sources")
+    properties = ET.SubElement(suite, "properties")
+    for name, status in sources.items():
+        text = inert(describe_source(name, status))
+        ET.SubElement(properties, "property", name=f"source.{name}", value=text)
+    _count(suite, [])
     return suite
 
 

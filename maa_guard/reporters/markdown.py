@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from maa_guard.catalogue import controls_text
 from maa_guard.evaluate.engine import ScanResult
 from maa_guard.model import Finding, Status
 from maa_guard.reporters import RenderOptions
@@ -16,7 +17,9 @@ from maa_guard.reporters.summary import (
     Verdict,
     describe_source,
     failing,
+    filter_line,
     incomplete_sources,
+    noted_sources,
     quieted,
     resource_label,
     summarise,
@@ -35,8 +38,11 @@ def render(result: ScanResult, options: RenderOptions) -> str:
         _headline(result, summary),
         _tenant(result),
         _counts(summary),
+        markdown(filter_line(result)),
         _failing(result),
         _unverified(result),
+        _controls(result),
+        _source_notes(result),
         _warnings(result.warnings),
     ]
     if options.show_suppressed:
@@ -107,6 +113,26 @@ def _unverified(result: ScanResult) -> str:
             )
         )
     return "\n\n".join(parts)
+
+
+def _controls(result: ScanResult) -> str:
+    """The controls each rule with a failing or unverified finding above supports."""
+    listed = sorted({f.rule_id for f in (*failing(result), *unverified(result))})
+    rules = [result.rules[rule_id] for rule_id in listed if rule_id in result.rules]
+    lines = [
+        f"- {markdown(f'{rule.id} {rule.slug}: {controls_text(rule.frameworks)}')}"
+        for rule in rules
+        if rule.frameworks
+    ]
+    return "### Controls\n\n" + "\n".join(lines) if lines else ""
+
+
+def _source_notes(result: ScanResult) -> str:
+    notes = noted_sources(result)
+    if not notes:
+        return ""
+    lines = [f"- {markdown(describe_source(name, status))}" for name, status in notes.items()]
+    return "### Data sources\n\n" + "\n".join(lines)
 
 
 def _warnings(warnings: Sequence[str]) -> str:

@@ -6,9 +6,15 @@
 - A check that could not verify (status ``error``) is a result of kind ``open`` and level
   ``none``: SARIF's "could not determine whether this passes or fails".
 - Passes and skipped checks are not results.
+- A rule's tags name the controls it supports, such as ``NIST-800-53:AC-5`` or ``MS-ZTA:21772``.
 - A tenant resource is not a file: each result names it as a logical location and, because GitHub
   code scanning requires one, as an artifact URI of the same path (``tenant/<id>/group/<id>``).
-- Data sources that are not complete become tool execution notifications on the invocation.
+- The text a viewer shows (messages, rule texts, location names, suppression justifications)
+  has bidirectional controls and zero-width characters shown as ``\\u202e`` (``text.unhidden``),
+  so a tenant string cannot disguise a finding; ``properties`` keep the exact data.
+- Data sources that are not complete become tool execution notifications on the invocation
+  (``error`` failed, ``warning`` partial); a declared source, or a complete one with a reason
+  (where its data came from), a ``note``.
 """
 
 from __future__ import annotations
@@ -20,7 +26,12 @@ from urllib.parse import quote
 from maa_guard.evaluate.engine import ScanResult
 from maa_guard.model import Finding, Resource, Severity, SourceState, Status
 from maa_guard.reporters import RenderOptions
-from maa_guard.reporters.summary import describe_source, incomplete_sources, unverified
+from maa_guard.reporters.summary import (
+    describe_source,
+    incomplete_sources,
+    noted_sources,
+)
+from maa_guard.reporters.text import unhidden
 from maa_guard.snapshot import SourceStatus
 from maa_guard.snapshot.codec import encode
 
@@ -75,17 +86,25 @@ def _driver(result: ScanResult) -> dict[str, Any]:
             {
                 "id": rule.id,
                 "name": pascal_case(rule.slug),
-                "shortDescription": {"text": rule.title},
-                "fullDescription": {"text": rule.summary},
+                "shortDescription": {"text": unhidden(rule.title)},
+                "fullDescription": {"text": unhidden(rule.summary)},
                 "help": {
-                    "text": _help_text(rule.rationale, rule.remediation, rule.references),
-                    "markdown": _help_markdown(rule.rationale, rule.remediation, rule.references),
+                    "text": unhidden(_help_text(rule.rationale, rule.remediation, rule.references)),
+                    "markdown": unhidden(
+                        _help_markdown(rule.rationale, rule.remediation, rule.references)
+                    ),
                 },
                 "helpUri": rule.references[0],
                 "defaultConfiguration": {"level": LEVELS[severity]},
                 "properties": {
                     "security-severity": SECURITY_SEVERITY[severity],
-                    "tags": ["security", "intune", "multi-admin-approval", rule.area],
+                    "tags": [
+                        "security",
+                        "intune",
+                        "multi-admin-approval",
+                        rule.area,
+                        *(mapping.tag for mapping in rule.frameworks),
+                    ],
                     "slug": rule.slug,
                 },
             }
@@ -124,7 +143,9 @@ def _result(
         "ruleIndex": rule_index,
         **_kind_and_level(finding),
         "message": {
-            "text": f"{resource.type} {resource.display_name or resource.id}: {finding.message}"
+            "text": unhidden(
+                f"{resource.type} {resource.display_name or resource.id}: {finding.message}"
+            )
         },
         "locations": [_location(resource, tenant_id)],
         "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
@@ -136,7 +157,11 @@ def _result(
     }
     if finding.is_suppressed and finding.suppression is not None:
         item["suppressions"] = [
-            {"kind": "external", "status": "accepted", "justification": finding.suppression.reason}
+            {
+                "kind": "external",
+                "status": "accepted",
+                "justification": unhidden(finding.suppression.reason),
+            }
         ]
     if with_baseline and finding.status is Status.FAIL:
         item["baselineState"] = "unchanged" if finding.baselined else "new"
@@ -158,8 +183,8 @@ def _location(resource: Resource, tenant_id: str) -> dict[str, Any]:
     if resource.type != "tenant":
         qualified += f"/{resource.type}/{resource.id}"
     logical = {
-        "name": resource.display_name or resource.id,
-        "fullyQualifiedName": qualified,
+        "name": unhidden(resource.display_name or resource.id),
+        "fullyQualifiedName": unhidden(qualified),
         "kind": resource.type,
     }
     return {
@@ -170,19 +195,26 @@ def _location(resource: Resource, tenant_id: str) -> dict[str, Any]:
 
 def _invocation(result: ScanResult) -> dict[str, Any]:
     problems = incomplete_sources(result)
-    notifications = [_source_notification(name, status) for name, status in problems.items()]
+    noted = {**problems, **noted_sources(result)}
+    notifications = [_source_notification(name, status) for name, status in noted.items()]
     notifications += [
-        {"level": "warning", "message": {"text": text}, "descriptor": {"id": "maa-guard/warning"}}
+        {
+            "level": "warning",
+            "message": {"text": unhidden(text)},
+            "descriptor": {"id": "maa-guard/warning"},
+        }
         for text in result.warnings
     ]
     return {
-        "executionSuccessful": not problems and not unverified(result),
+        # The whole scan's, whatever a display filter hides.
+        "executionSuccessful": not problems
+        and not any(f.status is Status.ERROR for f in result.scanned),
         "toolExecutionNotifications": notifications,
     }
 
 
 def _source_notification(name: str, status: SourceStatus) -> dict[str, Any]:
-    level = "error" if status.state is SourceState.FAILED else "warning"
+    level = {SourceState.FAILED: "error", SourceState.PARTIAL: "warning"}.get(status.state, "note")
     properties = {
         "source": name,
         "state": status.state.value,
@@ -191,7 +223,7 @@ def _source_notification(name: str, status: SourceStatus) -> dict[str, Any]:
     }
     return {
         "level": level,
-        "message": {"text": describe_source(name, status)},
+        "message": {"text": unhidden(describe_source(name, status))},
         "descriptor": {"id": f"maa-guard/source/{name}"},
         "properties": {k: v for k, v in properties.items() if v is not None},
     }

@@ -50,17 +50,27 @@ class Summary:
 
 
 def summarise(result: ScanResult) -> Summary:
-    statuses = Counter(f.status for f in result.findings)
-    failing = Counter(f.severity for f in result.findings if f.counts_as_failure)
+    """Counts of the whole scan: a display filter narrows the lists, never the summary."""
+    findings = result.scanned
+    statuses = Counter(f.status for f in findings)
+    failing = Counter(f.severity for f in findings if f.counts_as_failure)
     return Summary(
         rules=len(result.rules),
-        checks=len(result.findings),
+        checks=len(findings),
         by_status={status: statuses[status] for status in STATUSES},
         failing={severity: failing[severity] for severity in SEVERITIES},
-        suppressed=sum(f.is_suppressed for f in result.findings),
-        baselined=sum(f.baselined for f in result.findings if f.status is Status.FAIL),
+        suppressed=sum(f.is_suppressed for f in findings),
+        baselined=sum(f.baselined for f in findings if f.status is Status.FAIL),
         verdict=verdict(result),
     )
+
+
+def filter_line(result: ScanResult) -> str:
+    """``3 of 56 findings shown (severity high and above)``; empty without a display filter."""
+    if result.display is None:
+        return ""
+    shown, total = len(result.findings), len(result.scanned)
+    return f"{shown} of {total} findings shown ({result.display.describe()})"
 
 
 def verdict(result: ScanResult) -> Verdict:
@@ -103,10 +113,17 @@ def sources(result: ScanResult) -> dict[str, SourceStatus]:
 
 
 def incomplete_sources(result: ScanResult) -> dict[str, SourceStatus]:
+    """Sources rules could not read: partial or failed."""
+    return {name: status for name, status in sources(result).items() if not status.state.usable}
+
+
+def noted_sources(result: ScanResult) -> dict[str, SourceStatus]:
+    """Sources rules could read that say something: declared, or complete with a reason
+    (where the exclusions came from, a fallback that was used)."""
     return {
         name: status
         for name, status in sources(result).items()
-        if status.state is not SourceState.COMPLETE
+        if status.state.usable and (status.reason or status.state is SourceState.DECLARED)
     }
 
 

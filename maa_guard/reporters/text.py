@@ -2,8 +2,10 @@
 
 Display names, justifications and group names come from the tenant and may hold ANSI escapes,
 bidirectional overrides, rich markup, HTML, Markdown or spreadsheet formulas. Every reporter that
-writes text (terminal, Markdown, CSV, JUnit XML, HTML) passes them through these helpers; JSON and
-SARIF keep the exact string, because ``json.dumps`` escapes what needs escaping.
+writes text (terminal, Markdown, CSV, JUnit XML, HTML) passes them through these helpers. JSON
+keeps the exact string, because ``json.dumps`` escapes what needs escaping; SARIF too, except
+that the text a code-scanning view shows goes through ``unhidden``. CI log commands are made
+inert on standard output, for every format, by ``cilog``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ _CONTROL = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060"
     "\u2066-\u2069\ufeff\ufffe\uffff\ud800-\udfff]"
 )
+# The characters that reorder or hide text and nothing else: SARIF viewers show message text as
+# it is, so these would let a tenant string disguise a finding there. Here the joiners count too.
+_HIDING = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 _WHITESPACE = re.compile(r"[\t\n]+")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Markdown: punctuation gets a backslash (the backslash too); HTML-significant characters become
@@ -35,6 +40,11 @@ def _visible(match: re.Match[str]) -> str:
 def inert(text: str) -> str:
     """Control and format characters shown as ``\\x1b`` / ``\\u202e``; tab and newline kept."""
     return _CONTROL.sub(_visible, text)
+
+
+def unhidden(text: str) -> str:
+    """Bidirectional controls and zero-width characters shown as ``\\u202e``; the rest kept."""
+    return _HIDING.sub(_visible, text)
 
 
 def one_line(text: str) -> str:

@@ -35,6 +35,7 @@ from maa_guard.collect.tenant import collect_conditional_access, collect_tenant
 from maa_guard.config import Settings
 from maa_guard.errors import UsageError
 from maa_guard.exclusions import exclusions_from_audit_events
+from maa_guard.exclusions.provenance import no_property_status, no_property_unread_status
 from maa_guard.model import SourceState
 from maa_guard.review.lookup import app_sign_in, resolve_live
 from maa_guard.review.model import REVIEW_SOURCES
@@ -156,18 +157,20 @@ def _with_own_exclusions(
 def _exclusions_status(
     found: PolicyOutcome, audit: SourceStatus, settings: Settings
 ) -> SourceStatus:
-    """As the collector judges it: the policies, then the audit log, then the property."""
+    """As the collector judges it: the policies, then the audit log, then the property (with
+    ``graph.trust_declared_exclusions``, ``declared`` when no policy carries one)."""
     policies = found.policies.status
     if policies.state is not SourceState.COMPLETE:
         return policies
+    no_property = bool(found.policies.items) and not found.property_seen
+    trust, configured = settings.trust_declared_exclusions, settings.exclusions_property
     if audit.state is not SourceState.COMPLETE:
-        return SourceStatus(SourceState.PARTIAL, f"audit-log exclusions: {audit.reason}")
-    if found.policies.items and not found.property_seen:
-        return SourceStatus(
-            SourceState.PARTIAL,
-            f"no access policy carries the property {settings.exclusions_property!r}; "
-            "exclusions older than the audit window cannot be seen",
+        unread = dataclasses.replace(
+            audit, state=SourceState.PARTIAL, reason=f"audit-log exclusions: {audit.reason}"
         )
+        return no_property_unread_status(unread, trust, configured) if no_property else unread
+    if no_property:
+        return no_property_status(trust, configured, "")
     return policies
 
 

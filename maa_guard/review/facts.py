@@ -32,7 +32,11 @@ def app_facts(snapshot: Snapshot, sp: ServicePrincipal) -> AppFacts:
         service_principal_type=sp.service_principal_type,
         account_enabled=sp.account_enabled,
         home_tenant_id=owner,
-        registered_in_tenant=None if not owner else owner.lower() == snapshot.tenant.id.lower(),
+        registered_in_tenant=(
+            None
+            if not owner or not snapshot.tenant.id
+            else owner.lower() == snapshot.tenant.id.lower()
+        ),
         registration_visible=sp.application is not None,
         credentials=credentials(sp),
         owners=owners(sp),

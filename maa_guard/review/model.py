@@ -111,10 +111,13 @@ class WorkloadWrites:
 
 @dataclass(frozen=True, slots=True)
 class PolicyRef:
+    """``already_excluded``: None when the snapshot cannot tell (no exclusion property, and the
+    declaration is not trusted as the inventory)."""
+
     id: str
     display_name: str
     policy_type: str
-    already_excluded: bool = False
+    already_excluded: bool | None = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +171,7 @@ class Review:
 
     @property
     def incomplete_sources(self) -> tuple[SourceFact, ...]:
-        return tuple(s for s in self.sources if s.state is not SourceState.COMPLETE)
+        return tuple(s for s in self.sources if not s.state.usable)
 
     @property
     def exit_code(self) -> int:

@@ -7,6 +7,7 @@ them, so the caller can repeat the command with an appId.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -66,7 +67,16 @@ def choose(app_ref: str, candidates: Iterable[Candidate], hint: str = "") -> Can
     if by_id:
         return _single(reference, by_id, hint)
     by_name = _unique(c for c in pool if c.display_name.lower() == reference.lower())
+    if not by_name:
+        hint = _did_you_mean(reference, pool) or hint
     return _single(reference, by_name, hint)
+
+
+def _did_you_mean(reference: str, pool: Sequence[Candidate]) -> str:
+    """A hint naming the display name closest to a mistyped one, if one is close."""
+    names = {c.display_name.lower(): c.display_name for c in pool if c.display_name}
+    close = difflib.get_close_matches(reference.lower(), list(names), n=1, cutoff=0.6)
+    return f"did you mean '{one_line(names[close[0]])}'?" if close else ""
 
 
 def _id_matches(reference: str, candidate: Candidate) -> bool:

@@ -23,8 +23,10 @@ from maa_guard.catalogue import load_catalogue
 from maa_guard.checks import all_checks
 from maa_guard.config import Settings
 from maa_guard.errors import UsageError
+from maa_guard.evaluate.context import Context
 from maa_guard.evaluate.engine import evaluate
-from maa_guard.exclusions import effective_exclusions, resolve_policy
+from maa_guard.exclusions import resolve_policy
+from maa_guard.exclusions.provenance import trusted_exclusions
 from maa_guard.model import ExclusionSource, Finding, Severity, SourceState, Status
 from maa_guard.reporters.text import one_line
 from maa_guard.review.facts import app_facts, app_only_writes, writes_by_workload
@@ -69,15 +71,21 @@ def review_app(
     collection time, as ``scan`` does). ``policy_ids``: assess exclusion from exactly these
     policies (ids or exact names); by default from those gating its writes.
     """
+    snapshot = trusted_exclusions(snapshot, settings.trust_declared_exclusions)
     sp = find_app(snapshot, app_ref)
     moment = as_of or snapshot.collected_at
     writes = writes_by_workload(app_only_writes(snapshot, sp.app_id), snapshot.policies)
     scope, targets = _targets(snapshot, writes, policy_ids)
-    already = _already_excluded(snapshot, sp)
+    already = _already_excluded(snapshot, sp, settings)
+    known = snapshot.source_state("exclusions").state.usable
+    excluded_from = tuple(
+        PolicyRef(p.id, p.display_name, p.policy_type, _already(p.id, already, known))
+        for p in targets
+    )
     hypothetical = review_snapshot(snapshot, sp, {p.id for p in targets}, moment)
     checks = _evaluate(hypothetical, settings, moment, tool_version)
     sources = _sources(snapshot)
-    complete = all(s.state is SourceState.COMPLETE for s in sources) and not any(
+    complete = all(s.state.usable for s in sources) and not any(
         c.status is Status.ERROR for c in checks
     )
     return Review(
@@ -91,16 +99,15 @@ def review_app(
         app=app_facts(snapshot, sp),
         writes=writes,
         scope=scope,
-        excluded_from=tuple(
-            PolicyRef(p.id, p.display_name, p.policy_type, p.id in already) for p in targets
-        ),
+        excluded_from=excluded_from,
         fail_on=settings.fail_on,
         verdict=decide(checks, settings.fail_on, complete),
         complete=complete,
         checks=checks,
         sources=sources,
         notes=_notes(scope, writes, snapshot.policies)
-        + _elsewhere(snapshot.policies, already - {p.id for p in targets}),
+        + _elsewhere(snapshot.policies, already - {p.id for p in targets})
+        + _unknown(snapshot, excluded_from),
     )
 
 
@@ -157,13 +164,31 @@ def _policy(snapshot: Snapshot, reference: str) -> AccessPolicy:
     return policy
 
 
-def _already_excluded(snapshot: Snapshot, sp: ServicePrincipal) -> set[str]:
-    """Policies the tenant already excludes this app from (policy property or audit log)."""
-    return {
-        item.policy_id
-        for item in effective_exclusions(snapshot, ())
-        if item.app_id.lower() == sp.app_id.lower() and item.in_tenant
-    }
+def _already_excluded(snapshot: Snapshot, sp: ServicePrincipal, settings: Settings) -> set[str]:
+    """Policies this app is already excluded from as far as the snapshot can tell: the tenant
+    shows it (policy property or audit log), or the declaration names it and is the inventory
+    (the exclusions source is ``declared``)."""
+    context = Context(snapshot, settings.declared_exclusions)
+    own = context.exclusions_by_app.get(sp.app_id.lower(), [])
+    return {item.policy_id for item in own if context.exempts(item)}
+
+
+def _already(policy_id: str, already: set[str], known: bool) -> bool | None:
+    """Excluded; else not, when every exclusion is known; else unknown (None)."""
+    if policy_id in already:
+        return True
+    return False if known else None
+
+
+def _unknown(snapshot: Snapshot, excluded_from: Sequence[PolicyRef]) -> tuple[str, ...]:
+    """Why ``already_excluded`` is unknown, when it is."""
+    if all(p.already_excluded is not None for p in excluded_from):
+        return ()
+    status = snapshot.source_state("exclusions")
+    return (
+        "whether it is already excluded is unknown unless an exclusion of it is seen: "
+        + one_line(status.describe("exclusions")),
+    )
 
 
 def review_snapshot(

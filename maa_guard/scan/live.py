@@ -63,19 +63,19 @@ def collect_demo(
 ) -> Snapshot:
     """The live path against a recorded tenant (the bundled demo): the emulator serves it
     in-process on 127.0.0.1 and the collector reads it over HTTP with the emulator's
-    app-only reader token. The progress display shows on a terminal only.
+    app-only reader token (random for this run). The progress display shows on a terminal only.
 
     A recording keeps its time: the collection is dated ``recorded.collected_at`` (so ages,
     expiries and review dates give the recorded results), and the emulator's clock is held
     where no request the recording shows active has expired yet.
     """
     from maa_guard.collect import GraphClient, StaticTokenCredential, collect_sync, resolve_endpoint
-    from maa_guard.emulator import READER_TOKEN, Emulator, fixture_from_snapshot
+    from maa_guard.emulator import Emulator, fixture_from_snapshot
 
     held = recording_clock(recorded)
     with Emulator(fixture_from_snapshot(recorded), now=lambda: held) as emulator:
         endpoint = resolve_endpoint("global", emulator.url)
-        credential = StaticTokenCredential(READER_TOKEN)
+        credential = StaticTokenCredential(emulator.reader_token)
         with progress_display(stream or sys.stderr, environ, quiet, plain=False) as progress:
             return collect_sync(
                 lambda: GraphClient(credential, endpoint, timeout=DEMO_TIMEOUT),

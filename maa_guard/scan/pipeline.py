@@ -83,28 +83,6 @@ def run_scan(
     )
 
 
-def parse_outputs(specs: Sequence[str]) -> list[tuple[OutputFormat, Path]]:
-    """``--output FORMAT=PATH`` values, checked before any work is done."""
-    outputs = []
-    for spec in specs:
-        name, separator, path = spec.partition("=")
-        if not separator or not path:
-            raise UsageError(
-                f"--output {spec!r}: expected FORMAT=PATH", "e.g. --output sarif=out.sarif"
-            )
-        try:
-            outputs.append((OutputFormat(name.strip().lower()), Path(path)))
-        except ValueError:
-            choices = ", ".join(f.value for f in OutputFormat)
-            raise UsageError(
-                f"--output {spec!r}: unknown format {name!r}", f"choose from {choices}"
-            ) from None
-    paths = [path.resolve() for _, path in outputs]
-    if len(set(paths)) != len(paths):
-        raise UsageError("two --output options name the same file", "give each format its own path")
-    return outputs
-
-
 def write_outputs(
     result: ScanResult, outputs: Sequence[tuple[OutputFormat, Path]], options: RenderOptions
 ) -> None:

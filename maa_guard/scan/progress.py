@@ -32,6 +32,7 @@ _STYLES = {
     SourceState.COMPLETE: "green",
     SourceState.PARTIAL: "yellow",
     SourceState.FAILED: "red",
+    SourceState.DECLARED: "cyan",
 }
 
 
@@ -80,11 +81,14 @@ def rich_progress(console: Console, sources: tuple[str, ...] = SOURCES) -> Itera
     from rich.markup import escape
     from rich.progress import Progress as RichProgress
     from rich.progress import SpinnerColumn, TextColumn
+    from rich.table import Column
 
+    # Names whole; a long reason (where the exclusions came from, an error) folds onto more lines.
+    names = Column(no_wrap=True, min_width=max(map(len, sources), default=0))
     display = RichProgress(
         SpinnerColumn(finished_text=" "),
-        TextColumn("{task.description}"),
-        TextColumn("{task.fields[detail]}"),
+        TextColumn("{task.description}", table_column=names),
+        TextColumn("{task.fields[detail]}", table_column=Column(overflow="fold")),
         console=console,
     )
     tasks = {name: display.add_task(escape(name), total=1, detail=PENDING) for name in sources}

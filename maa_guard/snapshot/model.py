@@ -30,11 +30,27 @@ SOURCES = (
 
 
 @dataclass(frozen=True, slots=True)
+class MalformedItem:
+    """An item Graph returned that does not fit the model: left out of the snapshot, while its
+    source stays complete. Every rule reading that source reports it as an ``error``.
+
+    ``kind`` is the object type (``approvalRequest``), ``id`` the item's id (``#n``, its
+    position in the answer, when it has none), ``path`` the JSON path, inside the item, of the
+    field that failed and ``problem`` what is wrong with it."""
+
+    kind: str
+    id: str
+    path: str
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
 class SourceStatus:
     state: SourceState
     reason: str = ""
     missing_permission: str | None = None
     missing_licence: str | None = None
+    malformed: tuple[MalformedItem, ...] = ()
 
     def describe(self, name: str) -> str:
         """``groups is failed (HTTP 403); missing permission GroupMember.Read.All``."""
@@ -105,17 +121,31 @@ class IdentitySet:
 
 @dataclass(frozen=True, slots=True)
 class ApprovalRequest:
+    """``requestor`` and ``approver`` may be null (live tenants return both as null):
+    ``evaluate.identities`` then looks for them in the MAA audit events naming the request.
+
+    ``payload_*`` are undocumented properties live answers carry: the object the request is
+    for (``payloadId``: its id; ``payloadType``: e.g.
+    ``Microsoft.Management.Services.Api.MobileApp``; ``payloadOperation``: ``Create``,
+    ``Update``, ``Delete``, ``Action``, ...). The bodies (``payload``, ``displayPayload``) are
+    not kept: they can hold script content and settings values, and are bulky."""
+
     GRAPH_SHAPED: ClassVar[bool] = True
     id: str
     status: str
-    requestor: IdentitySet
     request_date_time: datetime
+    requestor: IdentitySet | None = None
     approver: IdentitySet | None = None
     request_justification: str = ""
     approval_justification: str = ""
     expiration_date_time: datetime | None = None
     last_modified_date_time: datetime | None = None
     required_operation_approval_policy_types: tuple[str, ...] = ()
+    payload_id: str = ""
+    payload_type: str = ""
+    payload_subtype: str = ""
+    payload_operation: str = ""
+    payload_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +185,10 @@ class User:
     intune_licensed: bool | None = None
 
 
+# Credentials keep what the rules need (id, name, kind, validity) and no secret material: Graph's
+# ``hint`` (a client secret's first characters), ``secretText`` and a certificate's ``key`` are
+# not fields, so the codec drops them when a snapshot is collected or a file is loaded, and no
+# snapshot file, history or state written from the model holds them.
 @dataclass(frozen=True, slots=True)
 class KeyCredential:
     GRAPH_SHAPED: ClassVar[bool] = True
@@ -171,7 +205,6 @@ class PasswordCredential:
     GRAPH_SHAPED: ClassVar[bool] = True
     key_id: str
     display_name: str = ""
-    hint: str = ""
     start_date_time: datetime | None = None
     end_date_time: datetime | None = None
 
@@ -285,6 +318,7 @@ class AuditActor:
     user_principal_name: str | None = None
     service_principal_name: str | None = None
     audit_actor_type: str | None = None
+    user_id: str | None = None
 
     @property
     def is_app_only(self) -> bool:

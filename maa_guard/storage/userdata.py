@@ -1,4 +1,5 @@
-"""Where maa-guard keeps its databases when no path is given: the platform's user data folder."""
+"""Where maa-guard keeps its databases when no path is given (the platform's user data folder),
+and how a database file is created: private to its owner, as it holds tenant data."""
 
 from __future__ import annotations
 
@@ -27,3 +28,14 @@ def user_data_dir(environ: Mapping[str, str] | None = None, platform: str | None
 def default_database(name: str, environ: Mapping[str, str] | None = None) -> Path:
     """A database file in the user data folder, e.g. ``state.db`` or ``history.db``."""
     return user_data_dir(environ) / name
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty, 0600, its folder 0700 when the folder is new too, whatever the
+    umask. An existing file or folder keeps its mode: its owner chose it (or an older
+    maa-guard did). Raises OSError."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return

@@ -75,6 +75,9 @@ class WatchConfig:
     origin: str = "defaults"
 
 
+LONGEST_DURATION = timedelta(days=365)
+
+
 def parse_duration(text: str, where: str) -> timedelta:
     """``30s``, ``5m``, ``12h``, ``1d``, or a sum such as ``1h30m``."""
     compact = text.strip().lower().replace(" ", "")
@@ -82,8 +85,13 @@ def parse_duration(text: str, where: str) -> timedelta:
     if not compact or "".join(n + u for n, u in parts) != compact:
         raise ConfigError(f"{where}: expected a duration such as 30s, 5m, 12h or 1d, got {text!r}")
     total = timedelta()
-    for number, unit in parts:
-        total += timedelta(**{_UNITS[unit]: int(number)})
+    try:
+        for number, unit in parts:
+            total += timedelta(**{_UNITS[unit]: int(number)})
+    except (OverflowError, ValueError):  # past timedelta's range, or too many digits
+        total = timedelta.max
+    if total > LONGEST_DURATION:  # a timer or a date this far out would overflow
+        raise ConfigError(f"{where}: at most 365 days, got {text!r}")
     if total <= timedelta():
         raise ConfigError(f"{where}: must be longer than zero")
     return total
@@ -149,7 +157,7 @@ def _route(body: Mapping[str, Any], where: str) -> Route:
     events = body.get("events", ["*"])
     if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
         raise ConfigError(f"{where}: events: expected a list of event types or patterns")
-    known = [t.value for t in EventType]
+    known = [t.value for t in EventType if t is not EventType.TEST]
     for pattern in events:
         if not any(fnmatchcase(kind, pattern) for kind in known):
             raise ConfigError(

@@ -18,13 +18,18 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import secrets
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from maa_guard.watch.message import build_message
-from maa_guard.watch.notifiers import Notifier, Outcome, SendResult
+from maa_guard.errors import ConfigError
+from maa_guard.model import Severity
+from maa_guard.watch.config import ReceiverConfig
+from maa_guard.watch.message import Fact, Message, build_message, idempotency_key, when
+from maa_guard.watch.model import Event, EventType
+from maa_guard.watch.notifiers import CHANNELS, Notifier, Outcome, SendResult
 from maa_guard.watch.state import OutboxRow, WatchStore
 
 
@@ -138,3 +143,67 @@ class Deliverer:
             f"attempt {row.attempts}, next after {retry_at:%Y-%m-%d %H:%M:%S} UTC"
         )
         return dataclasses.replace(report, retrying=(*report.retrying, line))
+
+
+# ---- `watch test-notify`: one marked message per receiver, outside the outbox ----------------
+
+TEST_TITLE = "maa-guard test message: receivers are configured correctly"
+TEST_NOTE = (
+    "This is a test sent by `maa-guard watch test-notify`. No request or change is behind it, "
+    "and it is not recorded in the watch's state."
+)
+NO_FIXED_RECIPIENTS = (
+    "no fixed recipients: `to` is empty, and `to_audience` mails only the people an event names"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Trial:
+    """How one receiver took the test message. ``outcome`` None: nothing was sent (``detail``
+    says why); a receiver that cannot be built (a missing variable) is ``REJECTED``."""
+
+    receiver: str
+    outcome: Outcome | None
+    detail: str
+
+
+def trial_message(receiver: str, portal_link: str, now: datetime, run: str) -> Message:
+    """The test message; ``run`` makes its idempotency key new, so no receiver drops it as a
+    repeat of an earlier test."""
+    event = Event(key=f"test:{run}", type=EventType.TEST, severity=Severity.LOW, detected_at=now)
+    return Message(
+        event=event,
+        title=TEST_TITLE,
+        facts=(Fact("Receiver", receiver), Fact("Test", TEST_NOTE), Fact("Sent", when(now))),
+        next_step="Nothing to do: real messages name a request or a change and what to do next.",
+        link=portal_link.replace("{request_id}", ""),
+        idempotency_key=idempotency_key(event.key, receiver),
+    )
+
+
+def send_trials(
+    receivers: Sequence[ReceiverConfig],
+    build: Callable[[ReceiverConfig], Notifier],
+    portal_link: str,
+    now: datetime,
+) -> list[Trial]:
+    """Send the test message to every receiver in turn, whatever its route; nothing is read
+    from or written to the outbox."""
+    run = secrets.token_hex(8)
+    return [
+        _trial(receiver, build, trial_message(receiver.name, portal_link, now, run))
+        for receiver in receivers
+    ]
+
+
+def _trial(
+    receiver: ReceiverConfig, build: Callable[[ReceiverConfig], Notifier], message: Message
+) -> Trial:
+    if not CHANNELS[receiver.channel].accepts(receiver.settings, message.event):
+        return Trial(receiver.name, None, NO_FIXED_RECIPIENTS)
+    try:
+        notifier = build(receiver)
+    except ConfigError as error:
+        return Trial(receiver.name, Outcome.REJECTED, error.message)
+    result = notifier.send(message)
+    return Trial(receiver.name, result.outcome, result.detail)

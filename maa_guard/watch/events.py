@@ -9,6 +9,7 @@ exclusions, current approvers, current findings) is never told.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +56,7 @@ def detect(
 ) -> tuple[Observation, tuple[Event, ...]]:
     if previous is None:
         return _baseline(reading, options)
+    reading = dataclasses.replace(reading, requests=_known_people(previous.requests, reading))
     changes = [
         *new_audit_changes(previous, reading),
         *property_changes(previous.policies, reading.policies, reading.taken_at),
@@ -110,6 +112,46 @@ def _next(
 
 def _kept(current: T | None, previous: T | None) -> T | None:
     return current if current is not None else previous
+
+
+_REQUESTOR = (
+    "requestor_id",
+    "requestor_name",
+    "requestor_kind",
+    "requestor_source",
+    "requestor_event",
+)
+_APPROVER = ("approver_id", "approver_name", "approver_kind", "approver_source", "approver_event")
+
+
+def _known_people(
+    previous: Mapping[str, RequestState] | None, reading: Reading
+) -> dict[str, RequestState] | None:
+    """A request's requestor and approver, once named, stay named when a later poll's audit
+    window no longer holds the events that named them (Graph may return both as null)."""
+    if previous is None or reading.requests is None:
+        return reading.requests
+    return {
+        request_id: _remembered(previous.get(request_id), request)
+        for request_id, request in reading.requests.items()
+    }
+
+
+def _remembered(old: RequestState | None, new: RequestState) -> RequestState:
+    if old is None:
+        return new
+    kept = {
+        name: getattr(old, name)
+        for side in (_REQUESTOR, _APPROVER)
+        if _named(old, side) and not _named(new, side)
+        for name in side
+    }
+    return dataclasses.replace(new, **kept) if kept else new
+
+
+def _named(request: RequestState, side: tuple[str, ...]) -> bool:
+    """Whether the side's id or name is known."""
+    return bool(getattr(request, side[0]) or getattr(request, side[1]))
 
 
 def _people(

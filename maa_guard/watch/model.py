@@ -24,6 +24,8 @@ class EventType(str, enum.Enum):
     EXCLUSION_REMOVED = "exclusion.removed"
     APPROVERS_CHANGED = "approvers.changed"
     FINDING_NEW = "finding.new"
+    # `watch test-notify` only: never detected, stored or routed.
+    TEST = "test"
 
     def __str__(self) -> str:
         return self.value
@@ -73,6 +75,9 @@ class Person:
 
 @dataclass(frozen=True, slots=True)
 class RequestState:
+    """``requestor_source`` / ``approver_source``: where the person was learned, ``graph`` or
+    ``audit-log`` (then ``*_event`` is the MAA audit event's id); empty while unknown."""
+
     id: str
     status: str
     requestor_id: str = ""
@@ -84,6 +89,12 @@ class RequestState:
     policy_types: tuple[str, ...] = ()
     approver_name: str = ""
     approver_notes: str = ""
+    requestor_source: str = ""
+    requestor_event: str = ""
+    approver_id: str = ""
+    approver_kind: str = ""
+    approver_source: str = ""
+    approver_event: str = ""
 
 
 @dataclass(frozen=True, slots=True)

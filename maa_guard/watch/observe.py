@@ -8,7 +8,8 @@ than mistaking a failed read for "everything was removed".
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,11 +24,24 @@ from maa_guard.collect.intune import (
     collect_policies,
     collect_requests,
 )
+from maa_guard.evaluate.identities import (
+    AUDIT_LOG,
+    KnownIdentity,
+    RequestIdentities,
+    resolve_identities,
+)
 
 # The one function that knows what an audit event says about an exclusion (see the report).
 from maa_guard.exclusions import exclusion_change
 from maa_guard.model import SourceState
-from maa_guard.snapshot import ApprovalRequest, AuditEvent, Group, SourceStatus, Window
+from maa_guard.snapshot import (
+    ApprovalRequest,
+    AuditEvent,
+    Group,
+    IdentitySet,
+    SourceStatus,
+    Window,
+)
 from maa_guard.watch.model import (
     AuditSighting,
     ChangeSource,
@@ -82,7 +96,7 @@ async def read_tenant(
         collect_audit_events(client, window),
     )
     problems: list[str] = []
-    request_states = _requests(requests, problems)
+    request_states = _requests(requests, audit.items, problems)
     policy_states = _policies(policies, problems)
     known_policies = policy_states or (previous.policies if previous else None) or {}
     groups = await _approver_groups(client, known_policies.values(), problems)
@@ -90,7 +104,7 @@ async def read_tenant(
     audited = audit.items if _complete(audit.status, "audit_events", problems) else None
     return Reading(
         taken_at=now,
-        requests=request_states,
+        requests=_directory_names(request_states, people),
         policies=policy_states,
         groups=_group_states(groups) if groups is not None else None,
         people=people,
@@ -109,33 +123,91 @@ def _complete(status: SourceStatus, name: str, problems: list[str]) -> bool:
 
 
 def _requests(
-    outcome: Outcome[ApprovalRequest], problems: list[str]
+    outcome: Outcome[ApprovalRequest], events: Iterable[AuditEvent], problems: list[str]
 ) -> dict[str, RequestState] | None:
+    """Who filed and who decided each request: from Graph, else from the MAA audit events of
+    this poll's window that name it (live tenants return both as null)."""
     if not _complete(outcome.status, "approval_requests", problems):
         return None
-    return {request.id: request_state(request) for request in outcome.items}
+    identities = resolve_identities(outcome.items, events, ())
+    return {
+        request.id: request_state(request, identities[request.id.lower()])
+        for request in outcome.items
+    }
 
 
-def request_state(request: ApprovalRequest) -> RequestState:
-    who = request.requestor
-    kind = (
-        "user" if who.user else "application" if who.application else "device" if who.device else ""
-    )
-    principal = who.principal
-    approver = request.approver.principal if request.approver else None
+def request_state(request: ApprovalRequest, identities: RequestIdentities) -> RequestState:
+    requestor = _who(identities.requestor, request.requestor)
+    approver = _who(identities.approver, request.approver)
     return RequestState(
         id=request.id,
         status=request.status,
-        requestor_id=principal.id if principal else "",
-        requestor_name=principal.display_name if principal else "",
-        requestor_kind=kind,
+        requestor_id=requestor.id,
+        requestor_name=requestor.name,
+        requestor_kind=requestor.kind,
         justification=request.request_justification,
         requested_at=request.request_date_time,
         expires_at=request.expiration_date_time,
         policy_types=request.required_operation_approval_policy_types,
-        approver_name=(approver.display_name or approver.id) if approver else "",
+        approver_name=approver.name or approver.id,
         approver_notes=request.approval_justification,
+        requestor_source=requestor.source,
+        requestor_event=requestor.event,
+        approver_id=approver.id,
+        approver_kind=approver.kind,
+        approver_source=approver.source,
+        approver_event=approver.event,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Who:
+    id: str = ""
+    name: str = ""
+    kind: str = ""
+    source: str = ""
+    event: str = ""
+
+
+def _who(known: KnownIdentity | None, from_graph: IdentitySet | None) -> _Who:
+    """The resolved identity; else whatever Graph shows (a name without an id, say)."""
+    who = known.identity if known is not None else from_graph or IdentitySet()
+    principal = who.principal
+    if principal is None:
+        return _Who()
+    kind = "user" if who.user else "application" if who.application else "device"
+    if known is None:
+        return _Who(principal.id, principal.display_name, kind)
+    return _Who(principal.id, principal.display_name, kind, known.source, known.event_id)
+
+
+def _directory_names(
+    requests: dict[str, RequestState] | None, people: Mapping[str, Person]
+) -> dict[str, RequestState] | None:
+    """An audit event names a user by UPN: the directory's display name replaces it."""
+    if requests is None:
+        return None
+    return {request_id: _named(request, people) for request_id, request in requests.items()}
+
+
+def _named(request: RequestState, people: Mapping[str, Person]) -> RequestState:
+    requestor = _audited_user(
+        request.requestor_id, request.requestor_kind, request.requestor_source, people
+    )
+    approver = _audited_user(
+        request.approver_id, request.approver_kind, request.approver_source, people
+    )
+    return dataclasses.replace(
+        request,
+        requestor_name=requestor or request.requestor_name,
+        approver_name=approver or request.approver_name,
+    )
+
+
+def _audited_user(user_id: str, kind: str, source: str, people: Mapping[str, Person]) -> str:
+    """The directory's display name of a user learned from the audit log, else empty."""
+    person = people.get(user_id) if kind == "user" and source == AUDIT_LOG else None
+    return person.display_name if person is not None else ""
 
 
 def _policies(outcome: PolicyOutcome, problems: list[str]) -> dict[str, PolicyState] | None:
@@ -176,8 +248,10 @@ def _group_states(groups: Iterable[Group]) -> dict[str, GroupState]:
 
 def _people_ids(groups: Iterable[Group], requests: dict[str, RequestState] | None) -> list[str]:
     members = [m.id for g in groups for m in g.members if m.type == "user"]
-    requestors = [r.requestor_id for r in (requests or {}).values() if r.requestor_kind == "user"]
-    return unique([*members, *requestors])
+    named = (requests or {}).values()
+    requestors = [r.requestor_id for r in named if r.requestor_kind == "user" and r.requestor_id]
+    approvers = [r.approver_id for r in named if r.approver_kind == "user" and r.approver_id]
+    return unique([*members, *requestors, *approvers])
 
 
 async def read_people(

@@ -16,18 +16,20 @@ and a busy timeout let a second process (or the change workflow) wait instead of
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
 from maa_guard.errors import InputError
+from maa_guard.model import Severity
 from maa_guard.snapshot.codec import DecodeError, decode, encode
 from maa_guard.storage.sqlite_wal import enable_wal
+from maa_guard.storage.statefile import foreign_tables, table_names
+from maa_guard.storage.userdata import create_private_file
 from maa_guard.watch.model import Event, Observation
 
 T = TypeVar("T")
@@ -302,20 +304,115 @@ class WatchStore:
         )  # fmt: skip
 
 
-def _create_private(path: Path) -> None:
-    """A new state file holds justifications and names: its folder 0700, the file 0600."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One outbox row as ``maa-guard watch outbox`` lists it, with its event's type and time."""
+
+    receiver: str
+    event_key: str
+    event_type: str
+    severity: Severity
+    state: str
+    attempts: int
+    last_error: str
+    detected_at: datetime
+    next_attempt_at: datetime
+    lease_until: datetime | None
+    delivered_at: datetime | None
+
+
+_LISTING = (
+    "SELECT o.receiver, o.event_key, e.type, e.severity, o.state, o.attempts, o.last_error, "
+    "e.detected_at, o.next_attempt_at, o.lease_until, o.delivered_at "
+    "FROM watch_outbox o JOIN watch_event e ON e.key = o.event_key "
+    "ORDER BY o.seq, e.rowid, o.rowid"
+)
+_NO_STATE_HINT = (
+    "run 'maa-guard watch --once' first, or name the state file with --state (or MAA_GUARD_STATE)"
+)
+
+
+def read_outbox(path: Path) -> list[OutboxEntry]:
+    """Every outbox row, oldest first (by event, then in the order of the receivers), read
+    without writing: no file is created, no table added, no migration run."""
+    if not path.is_file():
+        raise InputError(f"no watch state file at {path}", _NO_STATE_HINT)
     try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        return
+        uri = f"{path.resolve().as_uri()}?{_read_only_mode(path)}"
+        with closing(sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)) as db:
+            _check_readable_version(db, path)
+            rows = db.execute(_LISTING).fetchall()
+    except sqlite3.Error as error:
+        raise InputError(
+            f"cannot read the watch state {path}: {error}",
+            "name the watch's SQLite state file with --state (or MAA_GUARD_STATE)",
+        ) from None
+    try:
+        return [_entry(row) for row in rows]
+    except (TypeError, ValueError) as error:
+        raise InputError(
+            f"{path}: the watch state is damaged ({error})",
+            "move the file away to start a new baseline",
+        ) from None
+
+
+def _read_only_mode(path: Path) -> str:
+    """A read-only connection to a WAL database creates the ``-wal`` and ``-shm`` files when
+    they are missing, and cannot remove them again. They exist while a watch holds the file
+    open: then read through them. Otherwise every commit is in the file itself (the last
+    connection to close moves the log into it), which is read as it is (``immutable``)."""
+    log = path.with_name(path.name + "-wal")
+    return "mode=ro" if log.exists() else "mode=ro&immutable=1"
+
+
+def _check_readable_version(db: sqlite3.Connection, path: Path) -> None:
+    if "watch_schema" not in table_names(db):
+        raise InputError(f"{path} holds no watch state", _NO_STATE_HINT)
+    row = db.execute("SELECT version FROM watch_schema WHERE id = 1").fetchone()
+    version = 0 if row is None else int(row[0])
+    if version > SCHEMA_VERSION:
+        raise InputError(
+            f"{path}: the watch state was written by a newer maa-guard "
+            f"(schema {version}, this one knows {SCHEMA_VERSION})",
+            "upgrade maa-guard",
+        )
+    if version < SCHEMA_VERSION:
+        raise InputError(f"{path} holds no watch state", _NO_STATE_HINT)
+
+
+def _entry(raw: tuple[object, ...]) -> OutboxEntry:
+    receiver, key, kind, severity, state, attempts, error, detected, next_at, lease, done = raw
+    return OutboxEntry(
+        receiver=str(receiver),
+        event_key=str(key),
+        event_type=str(kind),
+        severity=Severity(int(str(severity))),
+        state=str(state),
+        attempts=int(str(attempts)),
+        last_error=str(error),
+        detected_at=_required_moment(detected),
+        next_attempt_at=_required_moment(next_at),
+        lease_until=_moment(None if lease is None else str(lease)),
+        delivered_at=_moment(None if done is None else str(done)),
+    )
+
+
+def _required_moment(value: object) -> datetime:
+    moment = _moment(None if value is None else str(value))
+    if moment is None:
+        raise ValueError("a time is missing")
+    return moment
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    """A new state file holds justifications and names: ``create_private_file`` makes it 0600
+    in a 0700 folder. A file with another program's tables is refused before anything is
+    written to it (not even the switch to WAL)."""
     try:
-        _create_private(path)
+        create_private_file(path)
         connection = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _check_tables(connection, path)
         enable_wal(connection, BUSY_TIMEOUT_MS / 1000)
         connection.execute("PRAGMA synchronous = FULL")
         connection.execute("PRAGMA foreign_keys = ON")
@@ -327,6 +424,15 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
+def _check_tables(connection: sqlite3.Connection, path: Path) -> None:
+    if foreign_tables(table_names(connection)):
+        connection.close()
+        raise InputError(
+            f"{path} is a SQLite file, but not a maa-guard state file",
+            "give another file with --state (or MAA_GUARD_STATE); this one was left as it is",
+        )
+
+
 def _json(value: object) -> str:
     return json.dumps(encode(value), ensure_ascii=False, sort_keys=True)
 
@@ -334,7 +440,7 @@ def _json(value: object) -> str:
 def _decoded(cls: type[T], text: str, path: Path) -> T:
     try:
         return decode(cls, json.loads(text))
-    except (ValueError, DecodeError) as error:
+    except (ValueError, RecursionError, DecodeError) as error:
         raise InputError(
             f"{path}: the watch state is damaged ({cls.__name__}: {error})",
             "move the file away to start a new baseline",

@@ -249,7 +249,7 @@ def _logged(emulator: Emulator) -> list[Logged]:
 
 
 def _serve(fixture: dict[str, Any], latency_ms: int, pipe: Any) -> None:
-    with Emulator(fixture, latency_ms=latency_ms, throttle=True) as emulator:
+    with Emulator(fixture, latency_ms=latency_ms, throttle=True, fixed_tokens=True) as emulator:
         pipe.send(emulator.url)
         while (command := pipe.recv()) != "stop":
             pipe.send(_logged(emulator) if command == "log" else None)
@@ -265,7 +265,7 @@ class EmulatorHandle:
 @contextmanager
 def emulator(fixture: dict[str, Any], latency_ms: int, in_process: bool) -> Iterator[Any]:
     if in_process:
-        with Emulator(fixture, latency_ms=latency_ms, throttle=True) as local:
+        with Emulator(fixture, latency_ms=latency_ms, throttle=True, fixed_tokens=True) as local:
             yield EmulatorHandle(local.url, lambda: _logged(local))
         return
     ours, theirs = multiprocessing.get_context("fork").Pipe()

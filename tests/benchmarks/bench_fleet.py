@@ -45,7 +45,10 @@ def _fixture(index: int) -> dict[str, Any]:
 
 
 def _serve(count: int, latency_ms: int, pipe: Any) -> None:
-    emulators = [Emulator(_fixture(i), latency_ms=latency_ms).start() for i in range(count)]
+    emulators = [
+        Emulator(_fixture(i), latency_ms=latency_ms, fixed_tokens=True).start()
+        for i in range(count)
+    ]
     pipe.send([e.url for e in emulators])
     pipe.recv()  # block until the parent is done
     for emulator in emulators:

@@ -4,12 +4,15 @@ Not a test: it prints figures. Run from the repository root:
 
     python tests/benchmarks/bench_impact.py [--scale 1.0] [--keep FILE] [--table]
 
+--table also times the terminal table: written whole to a file (every row, as a pipe gets it)
+and as a terminal shows it (the first rows, the rest counted), at 120 and at 80 columns.
+
 One child process loads the snapshot (200,000 audit events, 50,000 service principals at
 scale 1), then computes the impact report and renders it, timing each stage. Memory is the
 process's high-water RSS (VmHWM): the load's peak over the RSS before it, and the impact's peak
 over the RSS after the load (the peak is reset between the two through /proc/self/clear_refs).
 
-Target: impact time and peak memory within 0.5x of the load's.
+Target: impact time and peak memory within 0.5x of the load's; the terminal table within 2 s.
 """
 
 from __future__ import annotations
@@ -70,8 +73,25 @@ def child(path: Path, folder: Path, table: bool) -> dict[str, Any]:
         write_all_atomically([(out, render_chunks(report, output_format))])
         figures[f"render_{output_format.value}"] = time.perf_counter() - started
         figures[f"size_{output_format.value}_mib"] = out.stat().st_size / 2**20
+    if table:
+        figures.update(_terminal(report))
     figures["total_peak_mib"] = (_status_kib("VmHWM") - rss_loaded) / 1024
     figures["events"] = len(snapshot.audit_events)
+    return figures
+
+
+def _terminal(report: Any) -> dict[str, float]:
+    """What `maa-guard impact` prints on a terminal of 120 and of 80 columns."""
+    from maa_guard.impact.render import ImpactFormat, ImpactRenderOptions, render
+    from maa_guard.reporters.layout import TERMINAL_ROWS
+
+    figures = {}
+    for width in (120, 80):
+        options = ImpactRenderOptions(width=width, max_rows=TERMINAL_ROWS)
+        started = time.perf_counter()
+        text = render(report, ImpactFormat.TABLE, options)
+        figures[f"terminal_{width}"] = time.perf_counter() - started
+        figures[f"terminal_{width}_lines"] = text.count("\n")
     return figures
 
 
@@ -107,6 +127,12 @@ def report(figures: dict[str, Any], size_mib: float) -> None:
             print(
                 f"render {name:<5}       {seconds:.2f} s ({seconds / load:.2f}x load), "
                 f"{figures[f'size_{name}_mib']:.1f} MiB"
+            )
+    for width in (120, 80):
+        if f"terminal_{width}" in figures:
+            print(
+                f"terminal {width} cols: {figures[f'terminal_{width}']:.2f} s "
+                f"({figures[f'terminal_{width}_lines']} lines; target <= 2 s)"
             )
     print(
         f"peak over the loaded snapshot, compute and every render: "

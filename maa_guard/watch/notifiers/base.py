@@ -118,9 +118,13 @@ def post(
     timeout: float = DEFAULT_TIMEOUT,
     context: ssl.SSLContext | None = None,
 ) -> SendResult:
-    opener = urllib.request.build_opener(
-        _NoRedirect(), urllib.request.HTTPSHandler(context=context or tls_context(None))
-    )
+    handlers: list[urllib.request.BaseHandler] = [
+        _NoRedirect(),
+        urllib.request.HTTPSHandler(context=context or tls_context(None)),
+    ]
+    if urlsplit(url).hostname in _LOOPBACK:  # a local receiver is never reached via HTTP_PROXY
+        handlers.append(urllib.request.ProxyHandler({}))
+    opener = urllib.request.build_opener(*handlers)
     # The scheme was checked when the receiver was built (checked_url): https or loopback http.
     request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
     try:
