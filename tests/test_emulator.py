@@ -273,6 +273,10 @@ def test_default_page_size_for_intune_is_100() -> None:
     [
         ("/beta/servicePrincipals?$filter=appId eq 'A1'", ["sp1"]),
         ("/beta/applications?$filter=appId eq 'a1'", ["app1"]),
+        ("/beta/servicePrincipals?$filter=displayName eq 'one'", ["sp1"]),
+        ("/beta/applications?$filter=displayName eq 'One'", ["app1"]),
+        # a quote doubled, and an ``and`` inside the literal: one clause, no match
+        ("/beta/servicePrincipals?$filter=displayName eq 'One''s and Two'", []),
         ("/beta/reports/servicePrincipalSignInActivities?$filter=appId eq 'a1'", ["r1"]),
         (
             "/beta/auditLogs/signIns?$filter=signInEventTypes/any(t: t eq 'servicePrincipal')"
@@ -295,7 +299,7 @@ def test_supported_filters(emulator: Emulator, path: str, ids: list[str]) -> Non
 @pytest.mark.parametrize(
     "path",
     [
-        "/beta/servicePrincipals?$filter=displayName eq 'One'",
+        "/beta/servicePrincipals?$filter=displayName ne 'One'",
         "/beta/servicePrincipals?$filter=appId eq 'a1' or appId eq 'a2'",
         "/beta/servicePrincipals?$filter=startswith(appId,'a')",
         "/beta/groups?$filter=appId eq 'a1'",

@@ -200,12 +200,8 @@ def test_the_review_reads_only_and_asks_for_one_app(
     assert {r.path for r in requests if r.method == "POST"} == {"/beta/$batch"}
     assert {r.method for r in requests if r.in_batch} == {"GET"}
     names = [(query(r).get("$filter"), r.status) for r in requests if r.path == NAMES]
-    # Graph serves the displayName filter; a server that answers 400 to it (the emulator, for
-    # now) gets the listing, filtered by the client.
-    assert names in (
-        [("displayName eq 'Fed Deploy'", 200)],
-        [("displayName eq 'Fed Deploy'", 400), (None, 200)],
-    )
+    # Graph (and the emulator) serve the displayName filter: no listing of every app.
+    assert names == [("displayName eq 'Fed Deploy'", 200)]
     activity = [r for r in requests if r.path == "/beta/reports/servicePrincipalSignInActivities"]
     assert [(query(r)["$filter"], r.status) for r in activity] == [(f"appId eq '{FED_APP}'", 200)]
     touched = {r.path.split("/")[2] for r in requests if r.path.startswith("/beta/")}

@@ -82,7 +82,8 @@ def _review(
     request: ScanRequest, app_ref: str, settings: Settings, policies: tuple[str, ...]
 ) -> Review:
     from maa_guard.review import review_app
-    from maa_guard.scan.pipeline import snapshot_for
+    from maa_guard.scan.pipeline import demo_path, snapshot_for
+    from maa_guard.snapshot.file import load_snapshot
 
     inputs = [request.demo, request.snapshot is not None, request.live is not None]
     if sum(inputs) != 1:
@@ -90,12 +91,18 @@ def _review(
             "give one input: --snapshot FILE, --demo, or --auth / --graph-endpoint to collect",
             "e.g. maa-guard review --demo 'Intune Tag Sync'",
         )
-    if request.live is None:
+    if request.snapshot is not None:
         snapshot = snapshot_for(request, settings, os.environ)
         return review_app(snapshot, app_ref, settings, policy_ids=policies)
-    from maa_guard.review.collect import collect_live_for_review
+    from maa_guard.review.collect import collect_demo_for_review, collect_live_for_review
 
-    snapshot = collect_live_for_review(request.live, app_ref, settings, os.environ)
+    if request.live is None:
+        recorded = load_snapshot(demo_path("snapshot.json"))
+        snapshot = collect_demo_for_review(
+            recorded, app_ref, settings, os.environ, quiet=request.quiet
+        )
+    else:
+        snapshot = collect_live_for_review(request.live, app_ref, settings, os.environ)
     # The app was resolved while collecting; the snapshot holds its service principal alone.
     resolved = snapshot.service_principals[0].app_id if snapshot.service_principals else app_ref
     return review_app(snapshot, resolved, settings, policy_ids=policies)

@@ -9,11 +9,13 @@ report's ``read-only`` and ``inactive`` rows).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from maa_guard.collect.batched import Answer, Read, batch_read, query_text
 from maa_guard.collect.common import (
     COMPLETE,
     Outcome,
@@ -49,11 +51,15 @@ SP_FIELDS = select(
     "keyCredentials",
 )
 APP_FIELDS = select("id", "appId", "displayName", "passwordCredentials", "keyCredentials")
-OWNER_QUERY = "?$select=id,displayName&$top=999"
-FEDERATED_QUERY = "?$select=id,name,issuer,subject,audiences&$top=999"
-GRANT_QUERY = "?$select=appRoleId,resourceId&$top=999"
+OWNER_PARAMS = {"$select": "id,displayName", "$top": "999"}
+FEDERATED_PARAMS = {"$select": "id,name,issuer,subject,audiences", "$top": "999"}
+GRANT_PARAMS = {"$select": "appRoleId,resourceId", "$top": "999"}
+OWNER_QUERY = "?" + query_text(OWNER_PARAMS)
+FEDERATED_QUERY = "?" + query_text(FEDERATED_PARAMS)
+GRANT_QUERY = "?" + query_text(GRANT_PARAMS)
 HOLDER_FIELDS = select("principalId", "principalType", "appRoleId")
 GraphRoleNames = tuple[str, dict[str, str]]
+Listed = list[dict[str, Any]] | GraphError  # a collection's items, or why it was not read
 
 
 def app_only_writers(events: Iterable[AuditEvent]) -> list[str]:
@@ -95,6 +101,66 @@ async def _look_up(
     return await _with_applications(client, sps, problems)
 
 
+# ---- one app whose service principal is known, read at once ----------------------------------
+
+
+def one_app_reads(app_id: str, sp_id: str) -> tuple[Read, ...]:
+    """What :func:`collect_one_app` reads: none depends on another, so one ``$batch`` holds
+    them. The application, its owners and its federated credentials are read by appId (where
+    the app is registered in another tenant, all three are 404)."""
+    application = f"applications(appId='{app_id}')"
+    return (
+        batch_read(f"servicePrincipals(appId='{app_id}')", {"$select": SP_FIELDS}),
+        batch_read(f"servicePrincipals(appId='{GRAPH_APP_ID}')", {"$select": "id,appRoles"}),
+        batch_read(f"servicePrincipals/{sp_id}/owners", OWNER_PARAMS),
+        batch_read(f"servicePrincipals/{sp_id}/appRoleAssignments", GRANT_PARAMS),
+        batch_read(application, {"$select": APP_FIELDS}),
+        batch_read(f"{application}/owners", OWNER_PARAMS),
+        batch_read(f"{application}/federatedIdentityCredentials", FEDERATED_PARAMS),
+    )
+
+
+async def collect_one_app(
+    client: GraphClient, app_id: str, sp_id: str, answers: Mapping[Read, Answer]
+) -> Outcome[ServicePrincipal]:
+    """As :func:`collect_service_principals` for one appId, from the answers to
+    :func:`one_app_reads` (``sp_id``: the object id of the appId's service principal)."""
+    sp_read, graph, owners, grants, app_read, app_owners, federated = one_app_reads(app_id, sp_id)
+    problems = Problems()
+    sps = decode_all(ServicePrincipal, _present(answers[sp_read], problems), problems)
+    if not sps:
+        return Outcome((), problems.status(anything_read=False))
+    roles = _roles_from(answers[graph], problems)
+    relations = await asyncio.gather(
+        answers[owners].items_or_error(client), answers[grants].items_or_error(client)
+    )
+    sp = _filled_sp(sps[0], *relations, roles, problems)
+    apps = decode_all(Application, _present(answers[app_read], problems), problems)
+    if apps:
+        relations = await asyncio.gather(
+            answers[app_owners].items_or_error(client), answers[federated].items_or_error(client)
+        )
+        filled = _filled_app(apps[0], *relations, problems)
+        sp = dataclasses.replace(sp, application=filled if filled.app_id == sp.app_id else None)
+    return Outcome((sp,), problems.status())
+
+
+def _present(answer: Answer, problems: Problems) -> list[dict[str, Any]]:
+    """The body as :func:`fetch_present` keeps it: none for a 404, a problem for a failure."""
+    error = None if answer.missing else answer.error()
+    if error is not None:
+        problems.add(error)
+    return [] if answer.missing or error is not None else [answer.raw]
+
+
+def _roles_from(answer: Answer, problems: Problems) -> GraphRoleNames | None:
+    error = answer.error()
+    if error is not None:
+        problems.add(error)
+        return None
+    return _role_names(answer.raw)
+
+
 @dataclass(slots=True)
 class _GraphRoles:
     """The Microsoft Graph service principal's app roles, read once when first needed."""
@@ -124,6 +190,10 @@ async def _graph_app_roles(
     except GraphError as error:
         problems.add(error)
         return None
+    return _role_names(raw)
+
+
+def _role_names(raw: dict[str, Any]) -> GraphRoleNames:
     names = {
         str(role.get("id")): str(role.get("value"))
         for role in raw.get("appRoles") or []
@@ -147,20 +217,26 @@ async def _with_sp_relations(
         )
     ]
     results = iter(await client.batch_get_all(paths))
+    return [_filled_sp(sp, next(results), next(results), roles, problems) for sp in sps]
+
+
+def _filled_sp(
+    sp: ServicePrincipal,
+    owners: Listed,
+    grants: Listed,
+    roles: GraphRoleNames | None,
+    problems: Problems,
+) -> ServicePrincipal:
     graph_id, names = roles or ("", {})
-    filled = []
-    for sp in sps:
-        owners, grants = next(results), next(results)
-        changes: dict[str, Any] = {}
-        for result in (owners, grants):
-            if isinstance(result, GraphError):
-                problems.add(result)
-        if not isinstance(owners, GraphError):
-            changes["owners"] = references(owners)
-        if not isinstance(grants, GraphError) and graph_id:
-            changes["app_permissions"] = permission_names(grants, graph_id, names)
-        filled.append(dataclasses.replace(sp, **changes))
-    return filled
+    changes: dict[str, Any] = {}
+    for result in (owners, grants):
+        if isinstance(result, GraphError):
+            problems.add(result)
+    if not isinstance(owners, GraphError):
+        changes["owners"] = references(owners)
+    if not isinstance(grants, GraphError) and graph_id:
+        changes["app_permissions"] = permission_names(grants, graph_id, names)
+    return dataclasses.replace(sp, **changes)
 
 
 def permission_names(
@@ -199,21 +275,23 @@ async def _with_app_relations(
         )
     ]
     results = iter(await client.batch_get_all(paths))
-    filled = []
-    for app in apps:
-        owners, federated = next(results), next(results)
-        changes: dict[str, Any] = {}
-        if isinstance(owners, GraphError):
-            problems.add(owners)
-        else:
-            changes["owners"] = references(owners)
-        if isinstance(federated, GraphError):
-            problems.add(federated)
-        else:
-            credentials = decode_all(FederatedIdentityCredential, federated, problems)
-            changes["federated_identity_credentials"] = tuple(credentials)
-        filled.append(dataclasses.replace(app, **changes))
-    return filled
+    return [_filled_app(app, next(results), next(results), problems) for app in apps]
+
+
+def _filled_app(
+    app: Application, owners: Listed, federated: Listed, problems: Problems
+) -> Application:
+    changes: dict[str, Any] = {}
+    if isinstance(owners, GraphError):
+        problems.add(owners)
+    else:
+        changes["owners"] = references(owners)
+    if isinstance(federated, GraphError):
+        problems.add(federated)
+    else:
+        credentials = decode_all(FederatedIdentityCredential, federated, problems)
+        changes["federated_identity_credentials"] = tuple(credentials)
+    return dataclasses.replace(app, **changes)
 
 
 # ---- holders of Intune write permissions -----------------------------------------------------

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from maa_guard.collect.batched import Answer, Read, read
 from maa_guard.collect.common import (
     COMPLETE,
     Outcome,
@@ -34,35 +35,64 @@ SIGN_INS = "auditLogs/signIns"
 CA_FIELDS = select("id", "displayName", "state", "conditions", "grantControls")
 WORKLOAD_PLANS = frozenset({"AAD_WRKLDID_P1", "AAD_WRKLDID_P2"})
 _ACTIVITY = "applicationAuthenticationClientSignInActivity"
+T = TypeVar("T")
+
+ORGANIZATION = read("organization", {"$select": "id,displayName"})
+SUBSCRIBED_SKUS = read("subscribedSkus", {"$select": "skuPartNumber,servicePlans"})
+UNLICENSED_ADMINS = read("deviceManagement", {"$select": "unlicensedAdminstratorsEnabled"})
+TENANT_FACTS = (ORGANIZATION, SUBSCRIBED_SKUS, UNLICENSED_ADMINS)
+CONDITIONAL_ACCESS = read(CA_POLICIES, {"$select": CA_FIELDS})
 
 
 async def collect_tenant(client: GraphClient, fallback_id: str = "") -> TenantInfo:
     """Best effort: tenant id and name, Workload Identities Premium, the unlicensed-admin
     setting. A failure leaves a fact unknown (None); it never fails the collection."""
-    info: dict[str, Any] = {"id": fallback_id}
+    orgs = await _best_effort(client.get_all(ORGANIZATION.path, ORGANIZATION.params, "v1.0"))
+    skus = await _best_effort(client.get_all(SUBSCRIBED_SKUS.path, SUBSCRIBED_SKUS.params, "v1.0"))
+    setting = await _best_effort(client.get(UNLICENSED_ADMINS.path, UNLICENSED_ADMINS.params))
+    return _tenant_info(orgs, skus, setting, fallback_id)
+
+
+async def tenant_from(
+    client: GraphClient, answers: Mapping[Read, Answer], fallback_id: str = ""
+) -> TenantInfo:
+    """As :func:`collect_tenant`, from the answers to ``TENANT_FACTS`` read together with
+    others (:func:`read_together`). A ``$batch`` runs every item under its own version root:
+    in a beta batch, the organization and its licences are read from beta (the same
+    properties as v1.0's)."""
+    orgs = await _best_effort(answers[ORGANIZATION].items(client))
+    skus = await _best_effort(answers[SUBSCRIBED_SKUS].items(client))
+    setting = answers[UNLICENSED_ADMINS]
+    return _tenant_info(orgs, skus, setting.raw if setting.error() is None else None, fallback_id)
+
+
+async def _best_effort(work: Awaitable[T]) -> T | None:
     try:
-        orgs = await client.get_all("organization", {"$select": "id,displayName"}, "v1.0")
-        if orgs:
-            info = {
-                "id": str(orgs[0].get("id", fallback_id)),
-                "display_name": str(orgs[0].get("displayName") or ""),
-            }
+        return await work
     except GraphError:
-        pass
+        return None
+
+
+def _tenant_info(
+    orgs: list[dict[str, Any]] | None,
+    skus: list[dict[str, Any]] | None,
+    setting: dict[str, Any] | None,
+    fallback_id: str,
+) -> TenantInfo:
+    info: dict[str, Any] = {"id": fallback_id}
+    if orgs:
+        info = {
+            "id": str(orgs[0].get("id", fallback_id)),
+            "display_name": str(orgs[0].get("displayName") or ""),
+        }
     return TenantInfo(
         **info,
-        workload_identities_premium=await _workload_premium(client),
-        unlicensed_admins_allowed=await _unlicensed_admins(client),
+        workload_identities_premium=None if skus is None else _workload_premium(skus),
+        unlicensed_admins_allowed=None if setting is None else _unlicensed_admins(setting),
     )
 
 
-async def _workload_premium(client: GraphClient) -> bool | None:
-    try:
-        skus = await client.get_all(
-            "subscribedSkus", {"$select": "skuPartNumber,servicePlans"}, "v1.0"
-        )
-    except GraphError:
-        return None
+def _workload_premium(skus: list[dict[str, Any]]) -> bool:
     plans = {
         str(plan.get("servicePlanName", "")).upper()
         for sku in skus
@@ -72,18 +102,21 @@ async def _workload_premium(client: GraphClient) -> bool | None:
     return bool(plans & WORKLOAD_PLANS)
 
 
-async def _unlicensed_admins(client: GraphClient) -> bool | None:
-    try:
-        raw = await client.get("deviceManagement", {"$select": "unlicensedAdminstratorsEnabled"})
-    except GraphError:
-        return None
-    value = raw.get("unlicensedAdminstratorsEnabled")
+def _unlicensed_admins(setting: dict[str, Any]) -> bool | None:
+    value = setting.get("unlicensedAdminstratorsEnabled")
     return value if isinstance(value, bool) else None
 
 
-async def collect_conditional_access(client: GraphClient) -> Outcome[ConditionalAccessPolicy]:
+async def collect_conditional_access(
+    client: GraphClient, answers: Mapping[Read, Answer] | None = None
+) -> Outcome[ConditionalAccessPolicy]:
+    """``answers``: holding ``CONDITIONAL_ACCESS``'s, read together with others; else a GET."""
+    first = (answers or {}).get(CONDITIONAL_ACCESS)
     try:
-        raws = await client.get_all(CA_POLICIES, {"$select": CA_FIELDS})
+        if first is None:
+            raws = await client.get_all(CONDITIONAL_ACCESS.path, CONDITIONAL_ACCESS.params)
+        else:
+            raws = await first.items(client)
     except GraphError as error:
         return Outcome((), failed(error))
     problems = Problems()

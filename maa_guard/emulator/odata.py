@@ -20,17 +20,19 @@ DEFAULT_TOP = {"directory": 100, "reports": 1000, "intune": 100, "conditionalAcc
 
 # Filterable properties per collection: the forms the collector sends.
 FILTERABLE: dict[str, frozenset[str]] = {
-    "servicePrincipals": frozenset({"appId"}),
-    "applications": frozenset({"appId"}),
+    "servicePrincipals": frozenset({"appId", "displayName"}),
+    "applications": frozenset({"appId", "displayName"}),
     "reports/servicePrincipalSignInActivities": frozenset({"appId"}),
     "auditLogs/signIns": frozenset({"appId", "createdDateTime", "signInEventTypes"}),
     "deviceManagement/auditEvents": frozenset({"activityDateTime", "category"}),
 }
+# A string literal doubles each quote it holds: 'O''Brien'.
 _CLAUSE = re.compile(
-    r"^(?P<prop>\w+) (?P<op>eq|ge|le|gt|lt) (?P<value>'[^']*'|[0-9][0-9T:.+\-Z]*)$"
+    r"^(?P<prop>\w+) (?P<op>eq|ge|le|gt|lt) (?P<value>'(?:[^']|'')*'|[0-9][0-9T:.+\-Z]*)$"
 )
 _ANY = re.compile(r"^(?P<prop>\w+)/any\((?P<var>\w+):\s*(?P=var) eq '(?P<value>[^']*)'\)$")
-_AND = re.compile(r"\s+and\s+", re.IGNORECASE)
+# ``and`` outside string literals (an even number of quotes follows it).
+_AND = re.compile(r"\s+and\s+(?=(?:[^']*'[^']*')*[^']*$)", re.IGNORECASE)
 
 
 def page_size(query: Mapping[str, str], endpoint_class: str) -> int | Reply:
@@ -122,7 +124,7 @@ def _clause(clause: str, allowed: frozenset[str]) -> Predicate | None:
         return None
     prop, op, value = match["prop"], match["op"], match["value"]
     if value.startswith("'"):
-        return _string_clause(prop, op, value[1:-1])
+        return _string_clause(prop, op, value[1:-1].replace("''", "'"))
     moment = _datetime(value)
     return None if moment is None else _time_clause(prop, op, moment)
 

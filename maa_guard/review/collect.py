@@ -1,12 +1,15 @@
 """Live, read-only collection of just what one app's review needs, into a Snapshot.
 
-APP is resolved first (a mistyped APP costs one or two requests, not an audit log). Then, at
-once: the access policies, Conditional Access, tenant facts, the audit log of the window (read
-whole, in the collector's parallel time slices, and filtered here: the Intune audit API
-documents no filter on the actor, and the same events give the audit-log exclusions of the
-policies), the app's service principal, application, owners, federated credentials and Graph
-permissions (``collect.apps``) and its sign-in activity. The snapshot holds that one app; each
-source's completeness is recorded as the collector records it, and reported as it finishes.
+APP is resolved first (a mistyped APP costs a request or two, not an audit log). Then, at once:
+the access policies, the audit log of the window (read whole, in the collector's parallel time
+slices, and filtered here: the Intune audit API documents no filter on the actor, and the same
+events give the audit-log exclusions of the policies) and its exclusion history, and one
+``$batch`` of every other first read, none depending on another: the app's service principal,
+owners and Graph grants, the Microsoft Graph service principal (to name the grants), its
+application with owners and federated credentials (``collect.apps.one_app_reads``),
+Conditional Access, the tenant's facts and the app's sign-in report row. The snapshot holds
+that one app; each source's completeness is recorded as the collector records it, and
+reported as it finishes.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from datetime import datetime, timezone
 from typing import Any, TextIO, TypeVar
 
 from maa_guard import __version__
-from maa_guard.collect.apps import collect_service_principals
+from maa_guard.collect.apps import collect_one_app, one_app_reads
+from maa_guard.collect.batched import read_together
 from maa_guard.collect.collector import DEFAULT_WINDOW_DAYS, Progress, collection_window
 from maa_guard.collect.common import Outcome
 from maa_guard.collect.graph import GraphClient
@@ -31,21 +35,32 @@ from maa_guard.collect.intune import (
     collect_policies,
     merge_audit_events,
 )
-from maa_guard.collect.tenant import collect_conditional_access, collect_tenant
+from maa_guard.collect.tenant import (
+    CONDITIONAL_ACCESS,
+    TENANT_FACTS,
+    collect_conditional_access,
+    tenant_from,
+)
 from maa_guard.config import Settings
 from maa_guard.errors import UsageError
 from maa_guard.exclusions import exclusions_from_audit_events
 from maa_guard.exclusions.provenance import no_property_status, no_property_unread_status
 from maa_guard.model import SourceState
-from maa_guard.review.lookup import app_sign_in, resolve_live
+from maa_guard.review.lookup import app_sign_in, resolve_live, sign_in_reads
 from maa_guard.review.model import REVIEW_SOURCES
-from maa_guard.scan.live import LiveOptions
+from maa_guard.review.resolve import Candidate
+from maa_guard.review.verdict import find_app
+from maa_guard.scan.live import DEFAULT_DAYS, LiveOptions, recorded_graph
 from maa_guard.snapshot import (
     SCHEMA_VERSION,
     AccessPolicy,
     AuditEvent,
+    ConditionalAccessPolicy,
+    ServicePrincipal,
+    SignInActivity,
     Snapshot,
     SourceStatus,
+    TenantInfo,
     Window,
 )
 
@@ -67,13 +82,10 @@ async def collect_for_review(
     window = collection_window(moment, window_days)
     tell = progress or _silent
     chosen = await resolve_live(client, app_ref)
-    found, ca, (audit_log, history), tenant, sps, sign_ins = await asyncio.gather(
+    found, (audit_log, history), (ca, tenant, sps, sign_ins) = await asyncio.gather(
         _policies(client, settings, tell),
-        _told(tell, "conditional_access", collect_conditional_access(client)),
         _audit_and_history(client, window, tell),
-        collect_tenant(client, tenant_id),
-        _told(tell, "service_principals", collect_service_principals(client, [chosen.app_id])),
-        _told(tell, "sign_in_activity", app_sign_in(client, chosen.app_id, window)),
+        _batched_sources(client, chosen, window, tenant_id, tell),
     )
     app_ids = {chosen.app_id.lower(), chosen.service_principal_id.lower()}
     events = _own_events(audit_log.items, app_ids)
@@ -113,6 +125,33 @@ async def _audit_and_history(
     return await asyncio.gather(
         _told(tell, "audit_events", collect_audit_events(client, window)),
         collect_exclusion_history(client, window),
+    )
+
+
+async def _batched_sources(
+    client: GraphClient, chosen: Candidate, window: Window, tenant_id: str, tell: Progress
+) -> tuple[
+    Outcome[ConditionalAccessPolicy],
+    TenantInfo,
+    Outcome[ServicePrincipal],
+    Outcome[SignInActivity],
+]:
+    """The sources whose first reads depend on nothing but the app: those reads in one
+    ``$batch``, then each source's further pages and fallbacks, side by side."""
+    app_id = chosen.app_id
+    reads = (
+        *one_app_reads(app_id, chosen.service_principal_id),
+        CONDITIONAL_ACCESS,
+        *TENANT_FACTS,
+        *sign_in_reads(app_id),
+    )
+    answers = await read_together(client, reads)
+    one_app = collect_one_app(client, app_id, chosen.service_principal_id, answers)
+    return await asyncio.gather(
+        _told(tell, "conditional_access", collect_conditional_access(client, answers)),
+        tenant_from(client, answers, tenant_id),
+        _told(tell, "service_principals", one_app),
+        _told(tell, "sign_in_activity", app_sign_in(client, app_id, window, answers)),
     )
 
 
@@ -203,9 +242,10 @@ def collect_for_review_sync(
 
 @contextmanager
 def review_progress(
-    stream: TextIO, environ: Mapping[str, str], quiet: bool
+    stream: TextIO, environ: Mapping[str, str], quiet: bool, plain: bool = True
 ) -> Iterator[Progress | None]:
-    """The collection progress display, with a row per source a review reads."""
+    """The collection progress display, with a row per source a review reads (as
+    ``scan.progress.progress_display``: none where it would be plain, when ``plain`` is False)."""
     from maa_guard.scan.progress import plain_progress, rich_progress, wants_rich
 
     if quiet:
@@ -216,7 +256,7 @@ def review_progress(
         with rich_progress(Console(file=stream), REVIEW_SOURCES) as report:
             yield report
     else:
-        yield plain_progress(stream)
+        yield plain_progress(stream) if plain else None
 
 
 def collect_live_for_review(
@@ -236,5 +276,28 @@ def collect_live_for_review(
             settings,
             options.days,
             tenant_id=environ.get("AZURE_TENANT_ID", ""),
+            progress=progress,
+        )
+
+
+def collect_demo_for_review(
+    recorded: Snapshot, app_ref: str, settings: Settings, environ: Mapping[str, str], quiet: bool
+) -> Snapshot:
+    """As ``live.collect_demo``, for one app: the recorded tenant served in-process and read
+    live, dated ``recorded.collected_at``; the progress display shows on a terminal only.
+
+    APP is looked up in the recording first, as offline (a name it does not hold gets the
+    offline hint, or a close name suggested), then read by its appId from the tenant served."""
+    app_id = find_app(recorded, app_ref).app_id
+    with (
+        recorded_graph(recorded) as client_factory,
+        review_progress(sys.stderr, environ, quiet, plain=False) as progress,
+    ):
+        return collect_for_review_sync(
+            client_factory,
+            app_id,
+            settings,
+            DEFAULT_DAYS,
+            now=recorded.collected_at,
             progress=progress,
         )

@@ -3,18 +3,21 @@
 Targeted queries, read-only:
 
 - an id: ``servicePrincipals(appId='..')`` and ``servicePrincipals/{id}`` in one ``$batch``;
-- a name: ``servicePrincipals?$filter=displayName eq '..'``. Graph serves that filter; a
-  server that answers 400 to it (the loopback emulator, see docs/review.md) gets the listing
-  of every service principal's id, appId and name instead, filtered here;
-- the sign-in report filtered by appId, else the service principal sign-ins of the window
-  filtered by appId (the collector's fallback, narrowed to one app).
+- a name: ``servicePrincipals?$filter=displayName eq '..'``. Graph (and the emulator) serve
+  that filter; a server that answers 400 to it gets the listing of every service principal's
+  id, appId and name instead, filtered here;
+- the sign-in report filtered by appId (its first page can come in a ``$batch`` with other
+  reads), else the service principal sign-ins of the window filtered by appId (the
+  collector's fallback, narrowed to one app).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from maa_guard.collect.batched import Answer, Read, read
 from maa_guard.collect.common import COMPLETE, Outcome, failed
 from maa_guard.collect.errors import GraphError
 from maa_guard.collect.graph import GraphClient
@@ -89,14 +92,31 @@ def _candidates(rows: list[dict[str, Any]]) -> list[Candidate]:
     ]
 
 
-async def app_sign_in(client: GraphClient, app_id: str, window: Window) -> Outcome[SignInActivity]:
-    """The app's last app-only client sign-in: the report, else the window's sign-in log."""
+def sign_in_reads(app_id: str) -> tuple[Read, ...]:
+    """The report's row for the app (none when ``app_id`` is not a GUID: nothing is read)."""
+    query = {"$filter": f"appId eq '{app_id}'", "$select": f"id,appId,{_ACTIVITY}"}
+    return (read(SP_ACTIVITY, query),) if is_guid(app_id) else ()
+
+
+async def app_sign_in(
+    client: GraphClient,
+    app_id: str,
+    window: Window,
+    answers: Mapping[Read, Answer] | None = None,
+) -> Outcome[SignInActivity]:
+    """The app's last app-only client sign-in: the report, else the window's sign-in log.
+
+    ``answers``: holding the answer to :func:`sign_in_reads`, read together with others."""
     if not is_guid(app_id):
         status = SourceStatus(SourceState.FAILED, reason=f"appId {app_id!r} is not a GUID")
         return Outcome((), status)
-    query = {"$filter": f"appId eq '{app_id}'", "$select": f"id,appId,{_ACTIVITY}"}
+    (report,) = sign_in_reads(app_id)
+    first = (answers or {}).get(report)
     try:
-        rows = await client.get_all(SP_ACTIVITY, query)
+        if first is None:
+            rows = await client.get_all(report.path, report.params)
+        else:
+            rows = await first.items(client)
     except GraphError as report_error:
         evidence = await _from_sign_ins(client, app_id, window, report_error)
     else:

@@ -6,15 +6,19 @@ from __future__ import annotations
 import base64
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from maa_guard.config import Settings
 from maa_guard.errors import UsageError
 from maa_guard.scan.progress import progress_display
 from maa_guard.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from maa_guard.collect import GraphClient
 
 DEFAULT_DAYS = 30
 DEMO_TIMEOUT = 60.0
@@ -69,21 +73,30 @@ def collect_demo(
     expiries and review dates give the recorded results), and the emulator's clock is held
     where no request the recording shows active has expired yet.
     """
-    from maa_guard.collect import GraphClient, StaticTokenCredential, collect_sync, resolve_endpoint
+    from maa_guard.collect import collect_sync
+
+    with (
+        recorded_graph(recorded) as client_factory,
+        progress_display(stream or sys.stderr, environ, quiet, plain=False) as progress,
+    ):
+        return collect_sync(
+            client_factory, settings, DEFAULT_DAYS, now=recorded.collected_at, progress=progress
+        )
+
+
+@contextmanager
+def recorded_graph(recorded: Snapshot) -> Iterator[Callable[[], GraphClient]]:
+    """A recorded tenant served by the emulator in-process on 127.0.0.1, on the recording's
+    clock (:func:`recording_clock`): a factory of Graph clients reading it with the emulator's
+    app-only reader token (random for this run)."""
+    from maa_guard.collect import GraphClient, StaticTokenCredential, resolve_endpoint
     from maa_guard.emulator import Emulator, fixture_from_snapshot
 
     held = recording_clock(recorded)
     with Emulator(fixture_from_snapshot(recorded), now=lambda: held) as emulator:
         endpoint = resolve_endpoint("global", emulator.url)
         credential = StaticTokenCredential(emulator.reader_token)
-        with progress_display(stream or sys.stderr, environ, quiet, plain=False) as progress:
-            return collect_sync(
-                lambda: GraphClient(credential, endpoint, timeout=DEMO_TIMEOUT),
-                settings,
-                DEFAULT_DAYS,
-                now=recorded.collected_at,
-                progress=progress,
-            )
+        yield lambda: GraphClient(credential, endpoint, timeout=DEMO_TIMEOUT)
 
 
 def recording_clock(recorded: Snapshot) -> datetime:
