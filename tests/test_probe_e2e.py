@@ -375,13 +375,13 @@ def test_a_rejected_token_is_exit_3_after_one_request(
     ]
 
 
-def test_no_credential_is_exit_3(
+def test_no_credential_is_exit_2_as_for_every_command(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("MAA_GUARD_ACCESS_TOKEN")
     code = main(probe_args(f"http://127.0.0.1:{closed_port()}"))
     assert (code, capsys.readouterr().err) == (
-        3,
+        2,
         "error: signing in failed: --auth token: MAA_GUARD_ACCESS_TOKEN is not set\n"
         "hint: export MAA_GUARD_ACCESS_TOKEN with a Graph access token\n",
     )

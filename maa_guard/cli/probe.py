@@ -34,8 +34,9 @@ DESCRIPTION = (
     "assumption in docs/assumptions.md holds. No tenant text, ids only as salted hashes."
 )
 EPILOG = (
-    "exit codes: 0 the probe ran (whatever Graph answered), 2 bad input, 3 Graph could not be "
-    "reached or signing in failed. See docs/probe.md."
+    "exit codes: 0 the probe ran (whatever Graph answered), 2 bad input or no token could be "
+    "got (as for every command), 3 Graph could not be reached or rejected the token. See "
+    "docs/probe.md."
 )
 
 

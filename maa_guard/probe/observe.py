@@ -48,7 +48,7 @@ PROBE_RETRY = RetryPolicy(max_attempts=3)
 
 
 class ProbeUnreachable(MaaGuardError):
-    """Graph could not be reached at all, or signing in failed: nothing was observed."""
+    """Graph could not be reached at all, or rejected the token: nothing was observed."""
 
     exit_code = EXIT_INCOMPLETE
 
@@ -117,7 +117,8 @@ def probe_tenant(
         credential = build_credential(request.auth, endpoint, environ)
         return asyncio.run(_observe_with(credential, endpoint, request, moment))
     except AuthenticationError as error:
-        raise ProbeUnreachable(f"signing in failed: {error.message}", error.hint) from None
+        # As for every command: a credential that cannot get a token is configuration (exit 2).
+        raise AuthenticationError(f"signing in failed: {error.message}", error.hint) from None
 
 
 def _check(request: ProbeRequest) -> None:
