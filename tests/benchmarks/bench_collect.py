@@ -43,6 +43,16 @@ Measured, in one run against the same emulator:
    stops after ``--naive-requests`` requests (0: no limit) and is extrapolated linearly to
    all its units; the dependent sources take their object ids from the real collection.
    The output names every extrapolated source.
+4. The command line as a user runs it: ``maa-guard snapshot -o FILE`` and ``maa-guard scan
+   -o json=FILE``, each in its own process (``--auth token``, a token of its own, and the
+   ``--days`` that reach back from today's clock to the tenant's window, since the command
+   line has no fixed now). Wall time from spawn to exit, the file written, against the
+   lower bound of 2; the time from the emulator's last reply to the exit (the tail after the
+   last page); the process's peak RSS (``ru_maxrss`` from ``os.wait4``, through the small
+   launcher ``measured.py``: Linux carries the high-water mark across ``exec``, so a child
+   of this large process would report this process's size) against the file it wrote, and
+   the scan's against the snapshot file too. Reply times come from a wrapper around the
+   emulator's ``Service.handle`` and ``time.monotonic()``, one clock for every process.
 
 Targets: real collector within 1.5x of the lower bound; at least 10x faster than the naive
 collector; no 429 under the documented budgets. ``--scale 0.05`` is a smoke check (under a
@@ -56,13 +66,18 @@ import asyncio
 import math
 import multiprocessing
 import multiprocessing.connection
+import os
 import random
+import sys
+import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -79,6 +94,8 @@ from bench_scan import (
     guid,
     iso,
 )
+from measured import Measured
+from measured import run as run_measured
 from naive_collector import NaiveCollector, SourceRun
 
 from maa_guard.collect import GraphClient, StaticTokenCredential, collect, resolve_endpoint
@@ -96,6 +113,8 @@ from maa_guard.snapshot.file import parse_snapshot
 
 DAYS = 30
 NAIVE_TOKEN = "maa-guard-bench-naive"
+# The command-line runs sign in as apps of their own: fresh per-app budgets each.
+COMMAND_TOKENS = {"snapshot": "maa-guard-bench-snapshot", "scan": "maa-guard-bench-scan"}
 # Emulator throttle class per collector endpoint class.
 EMULATOR_CLASS = {
     EndpointClass.INTUNE: "intune",
@@ -236,6 +255,8 @@ def build_fixture(counts: Counts) -> tuple[Snapshot, dict[str, Any], float]:
     fixture = fixture_from_snapshot(snapshot)
     reader = fixture["tokens"][graphroles.READER_TOKEN]
     fixture["tokens"][NAIVE_TOKEN] = {**reader, "appId": guid(17, 1)}
+    for number, token in enumerate(COMMAND_TOKENS.values(), start=2):
+        fixture["tokens"][token] = {**reader, "appId": guid(17, number)}
     return snapshot, fixture, time.perf_counter() - started
 
 
@@ -248,25 +269,63 @@ def _logged(emulator: Emulator) -> list[Logged]:
     return [(r.method, r.path, r.query, r.status, r.in_batch) for r in emulator.requests]
 
 
+class ReplyClock:
+    """``time.monotonic()`` of the first and the last reply the emulator's service hands back
+    since ``reset()``: the emulator's log has no times. It wraps ``Service.handle``, which
+    returns once the latency is served and the reply is built, just before it is sent."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self._lock = threading.Lock()
+        self.first = self.last = 0.0
+        handle = emulator.service.handle
+
+        def timed(call: Any) -> Any:
+            reply = handle(call)
+            now = time.monotonic()
+            with self._lock:
+                self.first = self.first or now
+                self.last = max(self.last, now)
+            return reply
+
+        setattr(emulator.service, "handle", timed)  # noqa: B010  (mypy: no method assignment)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.first = self.last = 0.0
+
+    def read(self) -> tuple[float, float]:
+        with self._lock:
+            return self.first, self.last
+
+
 def _serve(fixture: dict[str, Any], latency_ms: int, pipe: Any) -> None:
     with Emulator(fixture, latency_ms=latency_ms, throttle=True, fixed_tokens=True) as emulator:
+        clock = ReplyClock(emulator)
         pipe.send(emulator.url)
         while (command := pipe.recv()) != "stop":
-            pipe.send(_logged(emulator) if command == "log" else None)
+            if command == "log":
+                pipe.send(_logged(emulator))
+            elif command == "clock":
+                pipe.send(clock.read())
+            else:
+                clock.reset()
+                pipe.send(None)
 
 
 class EmulatorHandle:
-    """``url`` and ``log()`` of an emulator in a child process or a thread."""
+    """``url``, ``log()``, ``clock()`` (first and last reply) and ``reset_clock()`` of an
+    emulator in a child process or a thread."""
 
-    def __init__(self, url: str, log: Any) -> None:
-        self.url, self.log = url, log
+    def __init__(self, url: str, log: Any, clock: Any, reset_clock: Any) -> None:
+        self.url, self.log, self.clock, self.reset_clock = url, log, clock, reset_clock
 
 
 @contextmanager
 def emulator(fixture: dict[str, Any], latency_ms: int, in_process: bool) -> Iterator[Any]:
     if in_process:
         with Emulator(fixture, latency_ms=latency_ms, throttle=True, fixed_tokens=True) as local:
-            yield EmulatorHandle(local.url, lambda: _logged(local))
+            clock = ReplyClock(local)
+            yield EmulatorHandle(local.url, lambda: _logged(local), clock.read, clock.reset)
         return
     ours, theirs = multiprocessing.get_context("fork").Pipe()
     child = multiprocessing.get_context("fork").Process(
@@ -276,12 +335,13 @@ def emulator(fixture: dict[str, Any], latency_ms: int, in_process: bool) -> Iter
     try:
         url = ours.recv()
 
-        def log() -> list[Logged]:
-            ours.send("log")
-            answer: list[Logged] = ours.recv()
-            return answer
+        def ask(command: str) -> Any:
+            ours.send(command)
+            return ours.recv()
 
-        yield EmulatorHandle(url, log)
+        yield EmulatorHandle(
+            url, lambda: ask("log"), lambda: ask("clock"), lambda: ask("reset_clock")
+        )
     finally:
         ours.send("stop")
         child.join(timeout=10)
@@ -425,6 +485,66 @@ def run_naive(url: str, snapshot: Snapshot, tenant: Snapshot, max_requests: int)
         naive.close()
 
 
+# ---- the command line, as a user runs it ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRun:
+    """One ``maa-guard`` process against the emulator: its launcher's figures, the first and
+    last emulator reply (same monotonic clock), its traffic and the file it wrote."""
+
+    command: str
+    measured: Measured
+    first_reply: float
+    last_reply: float
+    seen: Traffic
+    output_bytes: int
+    stderr: str
+
+    @property
+    def startup(self) -> float:
+        return self.first_reply - self.measured.started
+
+    @property
+    def tail(self) -> float:
+        return self.measured.exited - self.last_reply
+
+
+def command_days(now: datetime) -> int:
+    """``--days`` that reaches back to the synthetic window's start from the real clock: the
+    command line has no fixed ``now``, and the tenant's events end at ``NOW``."""
+    back = now - (NOW - timedelta(days=DAYS))
+    return max(DAYS, math.ceil(back / timedelta(days=1)))
+
+
+def run_command(served: Any, name: str, days: int, folder: Path) -> CommandRun:
+    output = folder / f"{name}.json"
+    executable = str(Path(sys.executable).with_name("maa-guard"))
+    connection = ["--auth", "token", "--graph-endpoint", served.url, "--days", str(days)]
+    where = ["-o", str(output)] if name == "snapshot" else ["-o", f"json={output}"]
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MAA_GUARD_")}
+    environ.update(MAA_GUARD_ACCESS_TOKEN=COMMAND_TOKENS[name], NO_COLOR="1")
+    time.sleep(1.2)  # Conditional Access: 1 request per second per tenant
+    before = len(served.log())
+    served.reset_clock()
+    stdout = folder / f"{name}.stdout"
+    measured = run_measured(
+        [executable, name, *where, *connection, "--quiet"], stdout, environ, folder
+    )
+    first, last = served.clock()
+    stderr = stdout.with_name(stdout.name + ".stderr").read_text().strip()
+    size = output.stat().st_size if output.exists() else 0
+    return CommandRun(
+        " ".join(["maa-guard", name, *where[:1], "FILE" if name == "snapshot" else "json=FILE"]),
+        measured,
+        first,
+        last,
+        traffic(served.log()[before:]),
+        size,
+        stderr,
+    )
+
+
 # ---- main ----------------------------------------------------------------------------------
 
 
@@ -451,11 +571,16 @@ def main() -> None:
         real_log = served.log()
         time.sleep(1.2)  # Conditional Access: 1 request per second per tenant
         naive = run_naive(served.url, real.snapshot, tenant, args.naive_requests)
+        days = command_days(datetime.now(timezone.utc))
+        with tempfile.TemporaryDirectory(prefix="bench-collect-") as folder:
+            commands = [run_command(served, name, days, Path(folder)) for name in COMMAND_TOKENS]
     seen = traffic(real_log)
     print_real(real, seen, tenant)
     bounds = lower_bounds(seen, latency)
     print_bounds(real, bounds)
     print_naive(real, naive)
+    bound = max(bounds, key=lambda b: b.seconds)
+    print_commands(commands, real, seen, bound, days)
 
 
 def print_tenant(tenant: Snapshot, counts: Counts, built: float, args: Any) -> None:
@@ -538,6 +663,57 @@ def print_naive(real: RealRun, runs: list[SourceRun]) -> None:
     print(
         f"  speed-up of the real collector over naive: {total / real.seconds:.1f}x (target >= 10x)"
     )
+
+
+def print_commands(
+    runs: list[CommandRun], real: RealRun, seen: Traffic, bound: Bound, days: int
+) -> None:
+    """Each command line run against the lower bound of the in-process collection; the
+    snapshot file is the size its peak RSS is held against, and the scan's too (it writes no
+    snapshot, but holds the same one)."""
+    snapshot_bytes = next((r.output_bytes for r in runs if r.command.endswith(" FILE")), 0)
+    for run in runs:
+        m = run.measured
+        print(
+            f"\n{run.command} (own process, --auth token, --days {days} to reach the tenant's "
+            f"window from today):"
+        )
+        print(
+            f"  exit code:        {m.returncode}"
+            + (f"; stderr: {run.stderr}" if run.stderr else "")
+        )
+        print(
+            f"  wall time:        {m.seconds:.2f} s, spawn to exit, the file written; "
+            f"/ lower bound {bound.seconds:.2f} s = {m.seconds / bound.seconds:.2f}x "
+            f"(in-process collect: {real.seconds / bound.seconds:.2f}x)"
+        )
+        print(
+            f"  until 1st reply:  {run.startup:.2f} s (interpreter, imports, settings, the first "
+            "round trip)"
+        )
+        print(
+            f"  1st to last reply:{run.last_reply - run.first_reply:7.2f} s "
+            f"(in-process collect: {real.seconds:.2f} s)"
+        )
+        print(
+            f"  after last reply: {run.tail:.2f} s to exit = {run.tail / m.seconds:.1%} of the "
+            f"wall time, {run.tail / bound.seconds:.2f}x the lower bound"
+        )
+        print(
+            f"  Graph calls:      {run.seen.graph_calls} ({run.seen.http_requests} HTTP requests, "
+            f"{run.seen.throttled} 429s); in-process collect: {seen.graph_calls}"
+        )
+        rss = m.max_rss_kib * 1024
+        against = f"peak RSS / file = {rss / run.output_bytes:.2f}x" if run.output_bytes else "-"
+        also = (
+            f"; / snapshot file {snapshot_bytes / 2**20:.1f} MiB = {rss / snapshot_bytes:.2f}x"
+            if snapshot_bytes and run.output_bytes != snapshot_bytes
+            else ""
+        )
+        print(
+            f"  peak RSS:         {rss / 2**20:.1f} MiB (ru_maxrss); file "
+            f"{run.output_bytes / 2**20:.1f} MiB; {against}{also}"
+        )
 
 
 if __name__ == "__main__":

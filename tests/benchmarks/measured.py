@@ -1,9 +1,10 @@
 """Run one command and report its wall time and peak RSS, for ``bench_collect.py``.
 
 Not a test. ``python measured.py REPORT.json STDOUT -- COMMAND...`` runs COMMAND with its
-standard output in the file STDOUT (standard error in STDOUT.stderr) and writes to REPORT.json: ``started`` and ``exited``
-(``time.monotonic()``, one clock for every process of the machine on Linux), ``returncode``
-and ``max_rss_kib`` (``ru_maxrss`` of the command alone, from ``os.wait4``).
+standard output in the file STDOUT (standard error in STDOUT.stderr) and writes to
+REPORT.json: ``started`` and ``exited`` (``time.monotonic()``, one clock for every process of
+the machine on Linux), ``returncode`` and ``max_rss_kib`` (``ru_maxrss`` of the command
+alone, from ``os.wait4``).
 
 Why a launcher of its own: Linux carries a process's RSS high-water mark across ``exec`` from
 the memory it had before, so a command forked from the benchmark (hundreds of MiB of synthetic
@@ -34,11 +35,11 @@ class Measured:
         return self.exited - self.started
 
 
-def run(command: list[str], stdout: Path, env: dict[str, str]) -> Measured:
-    """COMMAND through this module in a fresh interpreter; its figures."""
+def run(command: list[str], stdout: Path, env: dict[str, str], cwd: Path) -> Measured:
+    """COMMAND through this module in a fresh interpreter, in folder ``cwd``; its figures."""
     report = stdout.with_name(stdout.name + ".measured.json")
-    launcher = [sys.executable, __file__, str(report), str(stdout), "--", *command]
-    subprocess.run(launcher, env=env, check=True)
+    launcher = [sys.executable, str(Path(__file__).resolve()), str(report), str(stdout), "--"]
+    subprocess.run([*launcher, *command], env=env, cwd=cwd, check=True)
     return Measured(**json.loads(report.read_text()))
 
 
