@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -303,7 +303,7 @@ async def exclusion_categories(client: GraphClient) -> Categories:
         kinds = await _activity_types_of(client, listed)
     except GraphError as error:
         return Categories(None, f"{EVERY_CATEGORY} ({error.message})")
-    chosen = [category for category, types in zip(listed, kinds, strict=True) if _names_maa(types)]
+    chosen = [category for category, types in zip(listed, kinds, strict=True) if names_maa(types)]
     if not chosen:
         return Categories(
             None, f"{EVERY_CATEGORY} (none lists an exclusion or approval activity type)"
@@ -340,7 +340,8 @@ def _strings(body: dict[str, Any], path: str) -> list[str]:
     return value
 
 
-def _names_maa(activity_types: list[str]) -> bool:
+def names_maa(activity_types: Iterable[str]) -> bool:
+    """Whether a category's activity types name exclusions or approvals (MAA's events)."""
     return any(word in kind.lower() for kind in activity_types for word in CATEGORY_WORDS)
 
 

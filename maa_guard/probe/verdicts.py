@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from maa_guard.collect.intune import CATEGORY_WORDS
+from maa_guard.collect.intune import names_maa
 from maa_guard.probe.assumptions import (
     ASSUMPTIONS,
     POLICY_PLATFORMS,
@@ -259,11 +259,6 @@ def exclusion_categories(evidence: Evidence) -> dict[str, int]:
         if "exclu" in f"{row.activity} {row.activity_type}".lower():
             found[row.category] = found.get(row.category, 0) + row.count
     return found
-
-
-def names_maa(types: Iterable[str]) -> bool:
-    """As the collector chooses the categories of the exclusion history."""
-    return any(word in kind.lower() for kind in types for word in CATEGORY_WORDS)
 
 
 def maa_category(evidence: Evidence) -> Outcome:
