@@ -411,7 +411,15 @@ def test_chain_uses_the_first_credential_that_works() -> None:
 
 def test_the_client_has_no_write_methods() -> None:
     public = {name for name in dir(GraphClient) if not name.startswith("_")}
-    assert public == {"aclose", "batch_get", "batch_get_all", "follow", "get", "get_all"}
+    assert public == {
+        "aclose",
+        "batch_get",
+        "batch_get_all",
+        "follow",
+        "get",
+        "get_all",
+        "get_link",
+    }
 
 
 def test_env_and_workload_identity_build_the_azure_identity_classes(

@@ -126,6 +126,7 @@ EXIT_CODES: dict[tuple[str, str], int] = {
     ("README.md", 'maa-guard review "Intune Tag Sync" --demo'): VERDICT_NOT_OK,
     ("README.md", "maa-guard impact --demo --output html=impact.html"): BLOCKED,
     ("README.md", "maa-guard scan --auth env --record"): DEMO_FAILS,
+    ("README.md", "maa-guard scan --auth env --since tenant.json"): DEMO_FAILS,
     (
         "README.md",
         "maa-guard fleet scan --tenants tenants.toml --parallel 8 --out-dir reports/",

@@ -286,11 +286,11 @@ def test_scan_tells_a_new_failing_finding_routed_by_type_and_severity(
         members = [
             {"@odata.type": "#microsoft.graph.user", "id": "d3ba6514-92d0-4ae4-bf0b-503c75a0026f"}
         ]
-        with emulator.tenant.lock:
-            for relation in ("groups/{id}/members", "groups/{id}/transitiveMembers"):
-                emulator.tenant.relationships[relation][group] = list(members)
-            emulator.tenant.touch()
+        for relation in ("groups/{id}/members", "groups/{id}/transitiveMembers"):
+            emulator.change.set_relationship(relation, group, members)  # Graph's delta sees it
         main(args)
+        assert (tmp_path / "s.snapshot.json").is_file()  # the next poll builds on it
+        assert (tmp_path / "s.snapshot.delta.json").is_file()
     told = [post.json() for post in receivers["hook"].posts]
     assert {(b["type"], b["severity"]) for b in told} == {("finding.new", "high")}
     # Fewer approvers, and a past approval by someone no longer in the group.

@@ -6,6 +6,7 @@ Heavy modules are imported inside the handlers, so that building the parser stay
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from datetime import date
@@ -22,6 +23,7 @@ from maa_guard.cli.options import (
     check_outputs,
     live_options,
     output_files,
+    resolve_connection,
     scan_request,
     stdout_format,
     terminal_color,
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from maa_guard.evaluate.engine import ScanResult
     from maa_guard.history import HistoryRecorder
     from maa_guard.reporters import OutputFormat, RenderOptions
+    from maa_guard.scan.pipeline import ScanRequest
 
 STATUSES = ("fail", "error", "pass", "skipped")
 
@@ -58,6 +61,7 @@ def _add_scan(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     scan.add_argument(
         "--history", metavar="URL", help="history database: a SQLite path or a PostgreSQL URL"
     )
+    _add_since(scan, "a live scan")
     scan.add_argument("--fail-on", choices=SEVERITIES, help="lowest failing severity (high)")
     scan.add_argument(
         "--exit-zero", action="store_true", default=None, help="exit 0 even with failing findings"
@@ -81,6 +85,17 @@ def _add_scan(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     )
     _add_display_filters(scan)
     scan.set_defaults(handler=run_scan)
+
+
+def _add_since(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--since",
+        type=Path,
+        metavar="FILE",
+        help=f"{what} builds on the earlier snapshot FILE and its delta state (FILE's "
+        ".delta.json), reading only what changed, and replaces them; a FILE not there yet "
+        "is written by a full collection",
+    )
 
 
 def _add_display_filters(scan: argparse.ArgumentParser) -> None:
@@ -152,6 +167,13 @@ def _add_live_commands(commands: SubParsers, common: argparse.ArgumentParser) ->
     snapshot.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
     snapshot.add_argument("--config", type=Path, metavar="FILE", help="config file")
     snapshot.add_argument(
+        "--since",
+        type=Path,
+        metavar="FILE",
+        help="build on the earlier snapshot FILE and its delta state, reading only what "
+        "changed (the new snapshot and its delta state go to --output)",
+    )
+    snapshot.add_argument(
         "--allow-incomplete", action="store_true", help="exit 0 even when a source is not complete"
     )
     add_live_options(snapshot)
@@ -177,7 +199,8 @@ def run_scan(args: argparse.Namespace) -> int:
 
     formats = OUTPUT_FORMATS["scan"]
     outputs = output_files(args, formats)
-    check_outputs(args, [*(output.path for output in outputs), args.write_baseline])
+    since = [("--since", args.since)] if args.since is not None else []
+    check_outputs(args, [*(output.path for output in outputs), args.write_baseline], since)
     recorder = _history_recorder(args)
     display = display_filter(args)  # an unknown --framework is exit 2 before any work
     flags = {
@@ -188,7 +211,7 @@ def run_scan(args: argparse.Namespace) -> int:
         "skip_rules": args.skip_rule,
         "baseline": args.baseline,
     }
-    request = scan_request(args, flags)
+    request = _with_since(args, scan_request(args, flags))
     result = scan(request, os.environ, Path.cwd(), date.today())
     chosen = stdout_format(args, formats)
     shown = displayed(result, display)  # what is shown; `result` decides
@@ -214,6 +237,31 @@ def run_scan(args: argparse.Namespace) -> int:
     from maa_guard.cli.history import record_after_scan
 
     return record_after_scan(recorder, result, exit_code(result))
+
+
+def _with_since(args: argparse.Namespace, request: ScanRequest) -> ScanRequest:
+    """A live scan builds on ``--since FILE``, or with ``--record`` on the last snapshot it
+    keeps of this tenant in the user data folder."""
+    if request.live is None:
+        if args.since is not None:
+            raise UsageError(
+                "--since builds on a live collection", "add --auth or --graph-endpoint"
+            )
+        return request
+    since = args.since
+    if since is None and args.record:
+        from maa_guard.scan.since import recorded_snapshot_path
+
+        connection = resolve_connection(args)
+        endpoint = connection.graph_endpoint or connection.cloud
+        tenant = os.environ.get("AZURE_TENANT_ID") or connection.tenant_id or ""
+        since = recorded_snapshot_path(os.environ, endpoint, tenant)
+    if since is None:
+        return request
+    check_outputs(args, [since])
+    own = args.since is None
+    live = dataclasses.replace(request.live, since=since, keep_private=own)
+    return dataclasses.replace(request, live=live)
 
 
 def display_filter(args: argparse.Namespace) -> DisplayFilter:
@@ -319,20 +367,22 @@ def run_rules_export(args: argparse.Namespace) -> int:
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
-    """Collect only: write the snapshot; exit 3 when a source is partial or failed."""
+    """Collect only: write the snapshot and its delta state (what ``--since`` builds on);
+    exit 3 when a source is partial or failed."""
     from maa_guard.cli.options import check_outputs
-    from maa_guard.scan.live import LiveOptions, collect_live
+    from maa_guard.scan.live import LiveOptions, collect_live_tracked
     from maa_guard.scan.pipeline import ScanRequest, settings_for
-    from maa_guard.snapshot.file import snapshot_to_json
-    from maa_guard.storage.files import write_atomically
+    from maa_guard.scan.since import state_path, write_collected
 
-    check_outputs(args, [args.output])
+    check_outputs(args, [args.output, state_path(args.output)])
     options = live_options(args) or LiveOptions(
         None, args.cloud, None, args.timeout, args.days, args.quiet
     )
+    options = dataclasses.replace(options, since=args.since)
     settings = settings_for(ScanRequest(None, False, args.config, {}), os.environ, Path.cwd())
-    snapshot = collect_live(options, settings, os.environ)
-    write_atomically(args.output, snapshot_to_json(snapshot))
+    collected = collect_live_tracked(options, settings, os.environ)
+    write_collected(args.output, collected)
+    snapshot = collected.snapshot
     incomplete = sorted(
         name for name, status in snapshot.sources.items() if not status.state.usable
     )

@@ -176,11 +176,12 @@ def run_polls(args: argparse.Namespace) -> int:
     config = watch_config(found, args)
     settings = core_settings(found, environ)
     notifiers = build_notifiers(config, environ)
-    reader = live_reader(_live(args), settings, environ, _scan(args, config))
+    state = state_path(args.state, environ, config, found)
+    reader = live_reader(_live(args), settings, environ, _scan(args, config, state))
     say, warn = _speakers(args)
     if not config.receivers:
         warn("watch: no [[notify]] receivers configured: events are recorded, nothing is sent")
-    with WatchStore.open(state_path(args.state, environ, config, found)) as store:
+    with WatchStore.open(state) as store:
         deliverer = Deliverer(store, notifiers, config.portal_link, clock=utc_now)
         options = DetectOptions(
             warn_before=config.warn_before, notify_existing=args.notify_existing
@@ -259,10 +260,13 @@ def _live(args: argparse.Namespace) -> LiveOptions:
     )
 
 
-def _scan(args: argparse.Namespace, config: WatchConfig) -> ScanOptions | None:
+def _scan(args: argparse.Namespace, config: WatchConfig, state: Path) -> ScanOptions | None:
+    """``--scan`` keeps its last snapshot beside the state database (``state.snapshot.json``
+    for ``state.db``): each poll's collection reads only what changed since the last."""
     from maa_guard.watch.sources import ScanOptions
 
-    return ScanOptions(config.scan_severity) if args.scan else None
+    snapshot = state.with_name(f"{state.stem}.snapshot.json")
+    return ScanOptions(config.scan_severity, snapshot=snapshot) if args.scan else None
 
 
 def _speakers(args: argparse.Namespace) -> tuple[Say, Say]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from maa_guard.collect.batched import Answer, Read, batch_read, query_text
@@ -29,6 +29,7 @@ from maa_guard.collect.common import (
 )
 from maa_guard.collect.errors import GraphError
 from maa_guard.collect.graph import GraphClient
+from maa_guard.collect.incremental import Reuse, in_order, split
 from maa_guard.model import SourceState
 from maa_guard.snapshot import (
     Application,
@@ -71,34 +72,40 @@ async def collect_service_principals(
     client: GraphClient,
     app_ids: Sequence[str],
     more: Awaitable[Sequence[str]] | None = None,
+    reuse: Reuse | None = None,
 ) -> Outcome[ServicePrincipal]:
     """Each appId's service principal (an appId with none is left out) and application.
 
     ``more``: appIds known only later (from the audit log), looked up when they arrive while
-    ``app_ids`` are looked up at once; the result lists ``app_ids``' first.
+    ``app_ids`` are looked up at once; the result lists ``app_ids``' first. ``reuse``: service
+    principals taken as they are instead of read.
     """
     ids = unique(app_ids)
     problems = Problems()
     roles = _GraphRoles(client, problems)
-    sps = await _look_up(client, ids, roles, problems)
+    known = reuse or Reuse()
+    sps = await _look_up(client, ids, roles, problems, known)
     if more is not None:
-        known = set(ids)
-        later = [i for i in unique(await more) if i not in known]
-        sps += await _look_up(client, later, roles, problems)
+        seen = set(ids)
+        later = [i for i in unique(await more) if i not in seen]
+        sps += await _look_up(client, later, roles, problems, known)
         ids += later
     return Outcome(tuple(sps), problems.status(bool(sps) or not ids))
 
 
 async def _look_up(
-    client: GraphClient, ids: Sequence[str], roles: _GraphRoles, problems: Problems
+    client: GraphClient, ids: Sequence[str], roles: _GraphRoles, problems: Problems, reuse: Reuse
 ) -> list[ServicePrincipal]:
     if not ids:
         return []
-    paths = [_by_app_id("servicePrincipals", i, SP_FIELDS) for i in ids]
+    to_read, kept = split(ids, reuse.sps_by_app_id)
+    reuse.taken.update(sp.id.lower() for sp in kept.values())
+    paths = [_by_app_id("servicePrincipals", i, SP_FIELDS) for i in to_read]
     sps = decode_all(ServicePrincipal, await fetch_present(client, paths, problems), problems)
     graph_roles = await roles.get() if sps else None
     sps = await _with_sp_relations(client, sps, graph_roles, problems)
-    return await _with_applications(client, sps, problems)
+    sps = await _with_applications(client, sps, problems)
+    return in_order(ids, sps, kept, lambda sp: sp.app_id)
 
 
 # ---- one app whose service principal is known, read at once ----------------------------------
@@ -300,12 +307,14 @@ def _filled_app(
 @dataclass(frozen=True, slots=True)
 class WriteHolders:
     """Service principal object ids holding an Intune write permission of Microsoft Graph, the
-    Graph service principal's id and role names (to name the holders' permissions), and the
-    read's status."""
+    Graph service principal's id and role names (to name the holders' permissions), the read's
+    status, and every service principal's Microsoft Graph permissions by lower-cased id (from
+    the same read: a taken-forward one whose permissions changed is read again)."""
 
     ids: tuple[str, ...]
     graph_roles: GraphRoleNames | None
     status: SourceStatus
+    granted: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 async def write_holder_ids(client: GraphClient) -> WriteHolders:
@@ -329,28 +338,67 @@ async def write_holder_ids(client: GraphClient) -> WriteHolders:
         if str(grant.get("principalType", "")).lower() == "serviceprincipal"
         and is_intune_write_permission(names.get(str(grant.get("appRoleId")), ""))
     )
-    return WriteHolders(tuple(i for i in ids if i), roles, COMPLETE)
+    return WriteHolders(tuple(i for i in ids if i), roles, COMPLETE, _granted(grants, names))
+
+
+def _granted(grants: Iterable[dict[str, Any]], names: dict[str, str]) -> dict[str, frozenset[str]]:
+    """Each service principal's permissions by name (an unknown role by its id, as
+    :func:`permission_names` names it)."""
+    by_principal: dict[str, set[str]] = {}
+    for grant in grants:
+        if str(grant.get("principalType", "")).lower() == "serviceprincipal":
+            role = str(grant.get("appRoleId"))
+            principal = str(grant.get("principalId") or "").lower()
+            by_principal.setdefault(principal, set()).add(names.get(role, role))
+    return {principal: frozenset(held) for principal, held in by_principal.items()}
 
 
 async def with_write_holders(
     client: GraphClient,
     lookup: Awaitable[Outcome[ServicePrincipal]],
     holders: Awaitable[WriteHolders],
+    reuse: Reuse | None = None,
 ) -> Outcome[ServicePrincipal]:
     """The looked-up service principals, then the write holders not among them (read by object
     id, with owners, permissions and application). A failed holder read makes the outcome
-    partial: an app MAA would block may be missing."""
+    partial: an app MAA would block may be missing.
+
+    ``reuse``: holders taken as they are instead of read; and a service principal taken from
+    it whose Microsoft Graph permissions the holder read now contradicts is read again (Graph's
+    delta does not report a permission granted or revoked)."""
     found, held = await lookup, await holders
-    known = {sp.id.lower() for sp in found.items}
+    known = reuse or Reuse()
+    present = {sp.id.lower() for sp in found.items}
+    wanted = [i for i in held.ids if i.lower() not in present]
+    _, kept = split(wanted, known.sps_by_id)
+    known.taken.update(kept)
+    stale = _stale([*found.items, *kept.values()], held, known)
+    kept = {key: sp for key, sp in kept.items() if key not in stale}
+    to_read = [i for i in wanted if i.lower() not in kept]
+    to_read += [sp.id for sp in found.items if sp.id.lower() in stale]
     problems = Problems()
-    paths = [
-        f"servicePrincipals/{i}?$select={SP_FIELDS}" for i in held.ids if i.lower() not in known
-    ]
+    paths = [f"servicePrincipals/{i}?$select={SP_FIELDS}" for i in to_read]
     sps = decode_all(ServicePrincipal, await fetch_present(client, paths, problems), problems)
     sps = await _with_sp_relations(client, sps, held.graph_roles, problems)
     sps = await _with_applications(client, sps, problems)
-    items = found.items + tuple(sps)
-    return Outcome(items, _merged_status(found.status, held.status, problems.status()))
+    fresh = {sp.id.lower(): sp for sp in sps}
+    looked_up = [fresh.get(sp.id.lower()) if sp.id.lower() in stale else sp for sp in found.items]
+    items = [sp for sp in looked_up if sp is not None]
+    items += in_order(wanted, sps, kept, lambda sp: sp.id)
+    return Outcome(tuple(items), _merged_status(found.status, held.status, problems.status()))
+
+
+def _stale(found: Iterable[ServicePrincipal], held: WriteHolders, reuse: Reuse) -> set[str]:
+    """Taken-forward service principals whose Microsoft Graph permissions the holder read
+    contradicts (one granted or revoked since, holder or not)."""
+    if held.status.state is not SourceState.COMPLETE:
+        return set()
+    return {
+        sp.id.lower()
+        for sp in found
+        if sp.id.lower() in reuse.taken
+        and frozenset(sp.app_permissions) != held.granted.get(sp.id.lower(), frozenset())
+    }
 
 
 def _merged_status(found: SourceStatus, *holders: SourceStatus) -> SourceStatus:

@@ -11,12 +11,31 @@ a classic token bucket: a bucket that starts full and refills at N/W lets almost
 in one W-second window, and the second half of that burst would be answered 429. The window
 is pure arithmetic over an injected clock: a booking takes the units at the earliest moment
 the window holds room for them (bookings are first come, first served) and tells the caller
-how long to wait before sending. ``margin`` widens the window a little for clock jitter.
+how long to wait before sending. ``margin`` widens a window counted from the reply a little.
 
-Graph admits a request at some moment between its send and its reply, and a request can
-queue for a connection before it leaves, so a request counts against the window from its
-booking until ``span`` seconds after its reply (:meth:`Budgets.slot`); while the requests in
-flight fill a window no moment can be promised, and the caller waits for a reply. A
+Graph admits a request at some moment between its send and its reply, so a request counted
+from its reply for ``period`` seconds can never overshoot: request k+5 sent ``period`` after
+request k's reply is admitted at least ``period`` after request k was. Every class counts
+that way, the directory, Intune and Conditional Access with ``margin`` more (their many
+requests in flight at once, and the ``$batch`` items admitted one after another, land on
+Graph's clock less evenly), the identity reports (``EXACT_CLASSES``) with none: the sign-in
+activity report is one nextLink chain at 5 requests per 10 s on the critical path of a large
+collection, and each of its windows costs exactly the period and one round trip.
+
+Counting from the send instead (``from_send``; the client reports the moment a request's
+headers start on the socket, :meth:`Budgets.slot` hands out the callback, as a request can
+wait for a pooled connection after its booking) saves that round trip but is exact only
+while every request takes as long to reach Graph's admission as the one five before it.
+Against the emulator, a report chain read inside a full collection was answered 429 once
+per collection that way (its second page queued behind the collection's start-up, its
+seventh did not), and the 429's ``Retry-After`` of one second cost more than the round
+trips it saved; so it is not the default.
+
+A booking not yet replied to (or, counting from the send, not yet sent) has no end: while such
+bookings fill a window no moment can be promised, and the caller waits for a reply (or a send).
+
+A 429 holds its class (:meth:`Budgets.hold`): nothing more of it is sent until ``Retry-After``
+(or the client's back-off) has elapsed, even a request booked before the 429 arrived. A
 ``$batch`` is booked in one step: its items' units summed per class, every class booked at
 the same moment, one wait, one send (booking item by item let a batch's items land in two
 windows, and be sent in the later one on top of its own bookings).
@@ -26,13 +45,15 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import math
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
 MARGIN_SECONDS = 0.25
 
 
@@ -55,14 +76,16 @@ DOCUMENTED_LIMITS: dict[EndpointClass, Limit] = {
     EndpointClass.REPORTS: Limit(5, 10.0),
     EndpointClass.CONDITIONAL_ACCESS: Limit(1, 1.0),
 }
+# The classes counted from the reply with no margin: the sign-in report's chain.
+EXACT_CLASSES: frozenset[EndpointClass] = frozenset({EndpointClass.REPORTS})
 
 
 @dataclass(slots=True)
 class Booking:
-    """``cost`` units booked to be sent at ``at``; counted until ``end`` (the reply) + span.
+    """``cost`` units booked to be sent at ``at``; counted until ``end`` + span.
 
-    ``end`` is infinite while the request is in flight: Graph admits it at some moment between
-    the send and the reply, so only the reply bounds when it leaves the server's window.
+    ``end`` is the send or the reply, as the window counts (:attr:`SlidingWindow.from_send`),
+    and infinite until that moment is known.
     """
 
     at: float
@@ -72,13 +95,16 @@ class Booking:
 
 @dataclass(slots=True)
 class SlidingWindow:
-    """At most ``limit.capacity`` units in any ``period + margin`` seconds of admissions."""
+    """At most ``limit.capacity`` units in any ``period + margin`` seconds, each booking
+    counted from its send (``from_send``) or from its reply."""
 
     limit: Limit
     clock: Clock = time.monotonic
     margin: float = MARGIN_SECONDS
+    from_send: bool = False
     booked: list[Booking] = field(default_factory=list)
     last: float = float("-inf")
+    held_until: float = float("-inf")
 
     @property
     def span(self) -> float:
@@ -96,7 +122,7 @@ class SlidingWindow:
         """The first moment from ``not_before`` (and after every booking: first come, first
         served) when ``cost`` more units fit; None while requests in flight fill the window."""
         cost = min(cost, self.limit.capacity)
-        at = max(not_before, self.last)
+        at = max(not_before, self.last, self.held_until)
         self._expire(at)
         units = sum(b.cost for b in self.booked)
         for booking in sorted(self.booked, key=lambda b: b.end):
@@ -115,9 +141,22 @@ class SlidingWindow:
         self.last = max(self.last, at)
         return booking
 
+    def sent(self, booking: Booking, when: float | None = None) -> None:
+        """The request left (again, if the pool resent it): counting from the send, its units
+        leave the window ``span`` seconds from the last send."""
+        if self.from_send:
+            booking.end = max(booking.at, self.clock() if when is None else when)
+
     def release(self, booking: Booking, when: float | None = None) -> None:
-        """The reply arrived: the units leave the window ``span`` seconds from now."""
-        booking.end = max(booking.at, self.clock() if when is None else when)
+        """The reply arrived (or the request was never sent): counting from the reply, or for
+        a request whose send was not seen, the units leave the window ``span`` seconds from
+        now."""
+        if not self.from_send or booking.end == float("inf"):
+            booking.end = max(booking.at, self.clock() if when is None else when)
+
+    def hold(self, seconds: float) -> None:
+        """Graph answered 429: nothing more is sent for ``seconds``."""
+        self.held_until = max(self.held_until, self.clock() + seconds)
 
     def _expire(self, at: float) -> None:
         """Forget bookings that no window ending at ``at`` or later can contain."""
@@ -166,6 +205,8 @@ def resource_units(path: str, query: dict[str, str]) -> int:
 
 Request = tuple[str, dict[str, str]]  # path relative to the version root, query
 Ticket = list[tuple[SlidingWindow, Booking]]
+# Called by the transport at the moment the request leaves (see Budgets.slot).
+MarkSent = Callable[[], None]
 # How long a caller blocked by requests in flight waits before it looks again unasked.
 RECHECK_SECONDS = 1.0
 
@@ -178,11 +219,20 @@ class Budgets:
         limits: dict[EndpointClass, Limit] | None = None,
         clock: Clock = time.monotonic,
         margin: float = MARGIN_SECONDS,
+        *,
+        from_send: Iterable[EndpointClass] = (),
+        exact: Iterable[EndpointClass] = EXACT_CLASSES,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """``margin`` widens the windows of the classes not in ``exact``; those counted from
+        the send (``from_send``) have none either. ``sleep`` waits on ``clock``'s time scale."""
         chosen = limits or DOCUMENTED_LIMITS
+        counted, no_margin = frozenset(from_send), frozenset(exact) | frozenset(from_send)
         self._clock = clock
+        self._sleep = sleep
         self._windows = {
-            kind: SlidingWindow(limit, clock, margin) for kind, limit in chosen.items()
+            kind: SlidingWindow(limit, clock, 0.0 if kind in no_margin else margin, kind in counted)
+            for kind, limit in chosen.items()
         }
         self._waiting: list[asyncio.Event] = []
 
@@ -216,33 +266,51 @@ class Budgets:
         ticket = [(self._windows[k], self._windows[k].book(c, at)) for k, c in costs.items()]
         return at - now, ticket
 
+    def sent(self, ticket: Ticket) -> None:
+        """A booked request left: the windows counted from the send start counting it."""
+        for window, booking in ticket:
+            window.sent(booking)
+        if any(window.from_send for window, _ in ticket):
+            self._wake()
+
     def release(self, ticket: Ticket) -> None:
         """The reply to a booked request arrived (or it was never sent)."""
         for window, booking in ticket:
             window.release(booking)
-        for event in self._waiting:
-            event.set()
-        self._waiting.clear()
+        self._wake()
+
+    def hold(self, requests: Iterable[Request], seconds: float) -> None:
+        """Graph answered ``requests`` 429: their classes send nothing more for ``seconds``."""
+        for kind in self.costs(requests):
+            self._windows[kind].hold(seconds)
 
     @asynccontextmanager
-    async def slot(self, requests: Sequence[Request]) -> AsyncIterator[None]:
-        """``async with budgets.slot(requests): send`` — the requests (one GET, or the items
-        of one ``$batch``) booked in one step, waited for once, counted until the reply."""
+    async def slot(self, requests: Sequence[Request]) -> AsyncIterator[MarkSent]:
+        """``async with budgets.slot(requests) as sent: send`` — the requests (one GET, or the
+        items of one ``$batch``) booked in one step and waited for once (and for as long as a
+        429 holds one of their classes); the transport calls ``sent()`` the moment they leave,
+        and the reply ends the slot."""
         costs = self.costs(requests)
         while (booked := self.book(costs)) is None:
             await self._release_or_timeout()
         wait, ticket = booked
         try:
-            if wait > 0:
-                await asyncio.sleep(wait)
-            yield
+            while wait > 0:
+                await self._sleep(wait)
+                wait = max((w.held_until for w, _ in ticket), default=-math.inf) - self._clock()
+            yield lambda: self.sent(ticket)
         finally:
             self.release(ticket)
 
     async def acquire(self, path: str, query: dict[str, str]) -> None:
         wait = self.reserve(path, query)
         if wait > 0:
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
+
+    def _wake(self) -> None:
+        for event in self._waiting:
+            event.set()
+        self._waiting.clear()
 
     async def _release_or_timeout(self) -> None:
         event = asyncio.Event()

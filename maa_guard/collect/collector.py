@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -30,10 +30,26 @@ from maa_guard.collect.apps import (
     with_write_holders,
     write_holder_ids,
 )
-from maa_guard.collect.common import Outcome, T, unique
+from maa_guard.collect.common import COMPLETE, Outcome, T, run_sync, unique
+from maa_guard.collect.delta import Tracked, track_all
 from maa_guard.collect.directory import collect_groups, collect_users, user_ids_of
+from maa_guard.collect.errors import GraphError
 from maa_guard.collect.graph import GraphClient
+from maa_guard.collect.incremental import (
+    AUDIT_OVERLAP,
+    Baseline,
+    Reuse,
+    audit_since,
+    carried_before,
+    carried_inside,
+    check_same_tenant,
+    earlier_sign_ins,
+    moved_forward,
+    reuse_from,
+    usable,
+)
 from maa_guard.collect.intune import (
+    Categories,
     PolicyOutcome,
     collect_audit_events,
     collect_exclusion_history,
@@ -41,14 +57,19 @@ from maa_guard.collect.intune import (
     collect_rbac,
     collect_requests,
     declared_app_ids,
+    exclusion_categories,
+    history_span,
     merge_audit_events,
 )
 from maa_guard.collect.tenant import (
+    MAX_SINCE_PAGES,
     SignInEvidence,
     collect_conditional_access,
     collect_sign_in_evidence,
     collect_tenant,
+    report_rows,
     sign_in_activity,
+    sign_ins_since,
 )
 from maa_guard.config import Settings
 from maa_guard.exclusions import exclusions_from_audit_events
@@ -115,19 +136,108 @@ async def collect(
 
     ``progress(source, status, item_count)`` is called as each source finishes.
     """
+    plan = _Plan(tracking=False, baseline=None, full_reason="")
+    collected = await _collect(client, settings, window_days, now, tenant_id, progress, plan)
+    return collected.snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """A collection and what the next one builds on: the delta links taken (by collection),
+    the audit categories of its exclusion history (None: every category), when its chain of
+    incremental collections began with a full one, and why it was read in full (empty when
+    it was incremental)."""
+
+    snapshot: Snapshot
+    links: dict[str, str]
+    history_categories: tuple[str, ...] | None
+    full_collected_at: datetime
+    full_reason: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def incremental(self) -> bool:
+        return not self.full_reason
+
+
+async def collect_tracked(
+    client: GraphClient,
+    settings: Settings,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    *,
+    baseline: Baseline | None = None,
+    now: datetime | None = None,
+    tenant_id: str = "",
+    progress: Progress | None = None,
+) -> Collected:
+    """As :func:`collect`, and taking Graph's delta links for the next collection; with a
+    usable ``baseline`` (the earlier collection) only what changed since it is read."""
+    moment = now or datetime.now(timezone.utc)
+    window = collection_window(moment, window_days)
+    reason = "no earlier snapshot" if baseline is None else usable(baseline, moment, window)
+    plan = _Plan(True, baseline if reason is None else None, reason or "")
+    return await _collect(client, settings, window_days, moment, tenant_id, progress, plan)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    tracking: bool
+    baseline: Baseline | None  # set only when usable
+    full_reason: str
+
+
+def collect_tracked_sync(
+    client_factory: Callable[[], GraphClient],
+    settings: Settings,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    *,
+    baseline: Baseline | None = None,
+    now: datetime | None = None,
+    tenant_id: str = "",
+    progress: Progress | None = None,
+) -> Collected:
+    """:func:`collect_tracked` for callers without an event loop (see :func:`collect_sync`)."""
+
+    async def run() -> Collected:
+        async with client_factory() as client:
+            return await collect_tracked(
+                client,
+                settings,
+                window_days,
+                baseline=baseline,
+                now=now,
+                tenant_id=tenant_id,
+                progress=progress,
+            )
+
+    return run_sync(run)
+
+
+async def _collect(
+    client: GraphClient,
+    settings: Settings,
+    window_days: int,
+    now: datetime | None,
+    tenant_id: str,
+    progress: Progress | None,
+    plan: _Plan,
+) -> Collected:
     moment = now or datetime.now(timezone.utc)
     window = collection_window(moment, window_days)
     tell = progress or _silent
     tasks = _Tasks()
     try:
-        parts, tenant, found = await _all_parts(client, settings, window, tenant_id, tell, tasks)
+        parts, tenant, found, extra = await _all_parts(
+            client, settings, window, tenant_id, tell, tasks, plan
+        )
     finally:
         tasks.cancel()
+    check_same_tenant(plan.baseline, tenant.id)
     sources = _sources(parts, settings, found)
     events = merge_audit_events(parts.audit.items, parts.history.items)
     merged = _with_exclusions(parts.policies.items, events, parts.sps.items)
     tell("exclusions", sources["exclusions"], sum(len(p.exclusions) for p in merged))
-    return Snapshot(
+    snapshot = Snapshot(
         schema_version=SCHEMA_VERSION,
         tool_version=__version__,
         collected_at=moment,
@@ -145,6 +255,8 @@ async def collect(
         audit_events=events,
         sign_in_activity=parts.sign_ins.items,
     )
+    began = plan.baseline.full_collected_at if plan.baseline is not None else moment
+    return Collected(snapshot, extra.links, extra.categories, began, plan.full_reason, extra.notes)
 
 
 class _Tasks:
@@ -166,6 +278,13 @@ class _Tasks:
 Rbac = tuple[Outcome[RoleDefinition], Outcome[RoleAssignment]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Extra:
+    links: dict[str, str]
+    categories: tuple[str, ...] | None
+    notes: tuple[str, ...] = ()
+
+
 async def _all_parts(
     client: GraphClient,
     settings: Settings,
@@ -173,23 +292,34 @@ async def _all_parts(
     tenant_id: str,
     tell: Progress,
     tasks: _Tasks,
-) -> tuple[_Parts, TenantInfo, str | None]:
+    plan: _Plan,
+) -> tuple[_Parts, TenantInfo, str | None, _Extra]:
     """Every source as a task of its own, each dependent one awaiting only its inputs."""
+    baseline = plan.baseline
     # The sign-in report is the slowest chain (5 requests per 10 s): start it first.
-    evidence = tasks.start(collect_sign_in_evidence(client, window))
+    evidence = tasks.start(_sign_in_evidence(client, window, baseline))
+    changes = (
+        tasks.start(track_all(client, baseline.links if baseline else None))
+        if plan.tracking
+        else None
+    )
+    reuse = tasks.start(_reuse(changes, baseline))
     policies = tasks.start(_policies(client, settings, tell))
     rbac = tasks.start(_rbac(client, tell))
-    audit = tasks.start(_told(tell, "audit_events", collect_audit_events(client, window)))
-    history = tasks.start(collect_exclusion_history(client, window))
+    audit = tasks.start(_told(tell, "audit_events", _window_events(client, window, baseline)))
+    categories = tasks.start(exclusion_categories(client)) if plan.tracking else None
+    history = tasks.start(_history(client, window, baseline, categories))
     requests = tasks.start(_told(tell, "approval_requests", collect_requests(client)))
     ca = tasks.start(_told(tell, "conditional_access", collect_conditional_access(client)))
     tenant = tasks.start(collect_tenant(client, tenant_id))
-    directory = tasks.start(_groups_and_users(client, policies, rbac, tell))
+    directory = tasks.start(_groups_and_users(client, policies, rbac, tell, reuse))
     audit_log = tasks.start(_audit_log(audit, history))
     declared = tasks.start(declared_app_ids(client, [e.app for e in settings.declared_exclusions]))
     holders = tasks.start(write_holder_ids(client))
     apps = tasks.start(
-        _apps_and_sign_ins(client, policies, audit_log, evidence, tell, declared, holders)
+        _apps_and_sign_ins(
+            client, policies, audit_log, _Evidence(evidence, window), tell, declared, holders, reuse
+        )
     )
     await asyncio.gather(policies, rbac, audit_log, requests, ca, tenant, directory, apps)
     (definitions, assignments), (groups, users) = rbac.result(), directory.result()
@@ -208,7 +338,90 @@ async def _all_parts(
         sps,
         sign_ins,
     )
-    return parts, tenant.result(), found.property_name
+    extra = _Extra({}, None)
+    if changes is not None:
+        tracked = await changes
+        links = {name: t.link for name, t in tracked.items() if t.link}
+        names = (await categories).names if categories is not None else None
+        refused = tuple(f"{t.collection}: {t.note}" for t in tracked.values() if t.note)
+        extra = _Extra(links, names, refused if baseline is not None else ())
+    return parts, tenant.result(), found.property_name, extra
+
+
+async def _sign_in_evidence(
+    client: GraphClient, window: Window, baseline: Baseline | None
+) -> SignInEvidence:
+    """The earlier rows moved forward by the sign-ins since, when the earlier snapshot read
+    the report; else the report (or the sign-in log where the report fails)."""
+    if baseline is not None and not baseline.snapshot.sources["sign_in_activity"].reason:
+        since = await sign_ins_since(client, baseline.snapshot.collected_at - AUDIT_OVERLAP)
+        if since is not None:
+            latest = moved_forward(earlier_sign_ins(baseline.snapshot), since)
+            return SignInEvidence(latest, COMPLETE, every_app=False)
+    return await collect_sign_in_evidence(client, window)
+
+
+@dataclass(frozen=True, slots=True)
+class _Evidence:
+    """The sign-in evidence being read, and the window a full read would cover."""
+
+    work: Awaitable[SignInEvidence]
+    window: Window
+
+    async def for_apps(self, client: GraphClient, app_ids: Sequence[str]) -> SignInEvidence:
+        """Evidence covering ``app_ids``: rows the earlier snapshot lacks are read from the
+        report app by app while they fit in one budget window, else the whole report."""
+        evidence = await self.work
+        if evidence.every_app:
+            return evidence
+        missing = unique(a for a in app_ids if a.lower() not in evidence.latest)
+        if not missing:
+            return evidence
+        if len(missing) <= MAX_SINCE_PAGES:
+            try:
+                rows = await report_rows(client, missing)
+                return dataclasses.replace(evidence, latest={**evidence.latest, **rows})
+            except GraphError:
+                pass
+        return await collect_sign_in_evidence(client, self.window)
+
+
+async def _reuse(changes: Awaitable[dict[str, Tracked]] | None, baseline: Baseline | None) -> Reuse:
+    if baseline is None or changes is None:
+        return Reuse()
+    return reuse_from(baseline.snapshot, await changes)
+
+
+async def _window_events(
+    client: GraphClient, window: Window, baseline: Baseline | None
+) -> Outcome[AuditEvent]:
+    """The window's events: with a baseline, its events and those since it (an hour of
+    overlap, each event once)."""
+    if baseline is None:
+        return await collect_audit_events(client, window)
+    since = max(audit_since(baseline), window.start)
+    fresh = await collect_audit_events(client, Window(since, window.end))
+    if fresh.status.state is not SourceState.COMPLETE:
+        return await collect_audit_events(client, window)
+    return Outcome(merge_audit_events(carried_inside(baseline, window), fresh.items), fresh.status)
+
+
+async def _history(
+    client: GraphClient,
+    window: Window,
+    baseline: Baseline | None,
+    categories: Awaitable[Categories] | None,
+) -> Outcome[AuditEvent]:
+    """The exclusion history: with a baseline whose history read the same categories, its
+    events before the window (nothing older arrives); else read."""
+    found = await categories if categories is not None else None
+    span = history_span(window)
+    if baseline is None or found is None or found.names != baseline.history_categories:
+        return await collect_exclusion_history(client, window, found)
+    if span.start >= span.end:
+        return Outcome(())
+    events = carried_before(baseline, span, found.names)
+    return Outcome(events, SourceStatus(SourceState.COMPLETE, reason=found.note))
 
 
 async def _policies(client: GraphClient, settings: Settings, tell: Progress) -> PolicyOutcome:
@@ -275,7 +488,7 @@ def collect_sync(
                 client, settings, window_days, now=now, tenant_id=tenant_id, progress=progress
             )
 
-    return asyncio.run(run())
+    return run_sync(run)
 
 
 async def _groups_and_users(
@@ -283,13 +496,16 @@ async def _groups_and_users(
     policies: Awaitable[PolicyOutcome],
     rbac: Awaitable[Rbac],
     tell: Progress,
+    reuse: Awaitable[Reuse],
 ) -> tuple[Outcome[Group], Outcome[User]]:
     """Groups named by policies and role assignments, then their users."""
     found, (_, assignments) = await policies, await rbac
+    known = await reuse
     group_ids = [g for p in found.policies.items for g in p.approver_group_ids]
     group_ids += [m for a in assignments.items for m in a.members]
-    groups = await _told(tell, "groups", collect_groups(client, group_ids))
-    users = await _told(tell, "users", collect_users(client, user_ids_of(groups.items)))
+    groups = await _told(tell, "groups", collect_groups(client, group_ids, known.groups))
+    user_ids = user_ids_of(groups.items)
+    users = await _told(tell, "users", collect_users(client, user_ids, known.users))
     return groups, users
 
 
@@ -303,24 +519,27 @@ async def _apps_and_sign_ins(
     client: GraphClient,
     policies: Awaitable[PolicyOutcome],
     audit_log: Awaitable[tuple[AuditEvent, ...]],
-    evidence: Awaitable[SignInEvidence],
+    evidence: _Evidence,
     tell: Progress,
     declared: Awaitable[list[str]],
     holders: Awaitable[WriteHolders],
+    reuse: Awaitable[Reuse],
 ) -> tuple[Outcome[ServicePrincipal], Outcome[SignInActivity]]:
     """Service principals of excluded apps at once, of audit-log exclusions, app-only writers
     and declared apps when the audit log (window and exclusion history) is in, then the holders
     of Intune write permissions not among them; then their sign-in activity."""
     found = (await policies).policies.items
     excluded = unique(e.app_id for p in found for e in p.exclusions)
+    known = await reuse
 
     async def from_audit() -> list[str]:
         events = await audit_log
         return _excluded_app_ids(found, events) + app_only_writers(events) + await declared
 
-    work = collect_service_principals(client, excluded, from_audit())
-    sps = await _told(tell, "service_principals", with_write_holders(client, work, holders))
-    sign_ins = sign_in_activity(await evidence, [sp.app_id for sp in sps.items])
+    work = collect_service_principals(client, excluded, from_audit(), known)
+    sps = await _told(tell, "service_principals", with_write_holders(client, work, holders, known))
+    app_ids = [sp.app_id for sp in sps.items]
+    sign_ins = sign_in_activity(await evidence.for_apps(client, app_ids), app_ids)
     tell("sign_in_activity", sign_ins.status, len(sign_ins.items))
     return sps, sign_ins
 

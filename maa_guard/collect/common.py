@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -10,9 +11,10 @@ from maa_guard.collect.errors import GraphError
 from maa_guard.collect.graph import GraphClient
 from maa_guard.model import SourceState
 from maa_guard.snapshot import DirectoryObjectRef, MalformedItem, SourceStatus
-from maa_guard.snapshot.codec import DecodeError, decode
+from maa_guard.snapshot.codec import DecodeError, SharedValues, decode, string_pool
 
 T = TypeVar("T")
+R = TypeVar("R")
 JsonObject = dict[str, Any]
 
 COMPLETE = SourceStatus(SourceState.COMPLETE)
@@ -80,13 +82,35 @@ async def fetch_present(
 
 def decode_all(cls: type[T], raws: Iterable[Mapping[str, Any]], problems: Problems) -> list[T]:
     """Items that fit ``cls``; each one that does not is recorded as malformed, not a crash."""
-    result: list[T] = []
-    for position, raw in enumerate(raws):
-        try:
-            result.append(decode(cls, raw))
-        except DecodeError as error:
-            problems.malformed.append(malformed_item(cls, raw, position, error))
-    return result
+    decoded = Decoded(cls, problems)
+    decoded.extend(raws)
+    return decoded.items
+
+
+class Decoded(Generic[T]):
+    """``decode_all`` page by page: a sink for :meth:`GraphClient.get_all` (``into``) that
+    decodes each page as it arrives, so a chain's raw JSON is dropped page by page and only its
+    decoded items are kept (``items``). Equal short strings are shared over every page, as
+    when a snapshot file loads; an item that does not fit is recorded as malformed in
+    ``problems``, its position counted over the whole chain. ``shared``: the frozen classes
+    whose equal instances share one object too (:class:`SharedValues`)."""
+
+    def __init__(self, cls: type[T], problems: Problems, shared: Iterable[type] = ()) -> None:
+        self.items: list[T] = []
+        self._cls, self._problems = cls, problems
+        self._shared = SharedValues(shared)
+        self._position = 0
+
+    def extend(self, raws: Iterable[Mapping[str, Any]], /) -> None:
+        cls, items = self._cls, self.items
+        with string_pool(self._shared):
+            for raw in raws:
+                try:
+                    items.append(decode(cls, raw))
+                except DecodeError as error:
+                    malformed = malformed_item(cls, raw, self._position, error)
+                    self._problems.malformed.append(malformed)
+                self._position += 1
 
 
 def malformed_item(
@@ -121,3 +145,17 @@ def select(*names: str) -> str:
 def unique(values: Iterable[str]) -> list[str]:
     """Non-empty values, each once, first-seen order."""
     return list(dict.fromkeys(v for v in values if v))
+
+
+def run_sync(work: Callable[[], Awaitable[R]]) -> R:
+    """``asyncio.run(work())`` with the result kept off the main task: asyncio.run (Python 3.11,
+    3.12, where Ctrl-C has its default handler) builds the finished main task's repr, and with
+    it the full ``repr()`` of the task's result (a snapshot's: 1.4 s and 326 MiB at 20,000
+    service principals)."""
+    kept: list[R] = []
+
+    async def main() -> None:
+        kept.append(await work())
+
+    asyncio.run(main())
+    return kept[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from maa_guard.collect.common import (
@@ -17,6 +17,7 @@ from maa_guard.collect.common import (
 )
 from maa_guard.collect.errors import GraphError
 from maa_guard.collect.graph import GraphClient
+from maa_guard.collect.incremental import in_order, split
 from maa_guard.snapshot import Group, User
 
 DIRECTORY_TOP = "999"
@@ -41,15 +42,20 @@ RELATIONS = (
 INTUNE_PLANS = frozenset({"INTUNE_A", "INTUNE_A_VL", "INTUNE_EDU", "INTUNE_SMBIZ", "INTUNE_P2"})
 
 
-async def collect_groups(client: GraphClient, group_ids: Sequence[str]) -> Outcome[Group]:
+async def collect_groups(
+    client: GraphClient, group_ids: Sequence[str], known: Mapping[str, Group] | None = None
+) -> Outcome[Group]:
     """Properties, direct and transitive members, owners; a group that does not exist is
-    left out (a rule reports a policy naming a missing group), not a collection failure."""
+    left out (a rule reports a policy naming a missing group), not a collection failure.
+    ``known``: groups taken as they are (by lower-cased id) instead of read."""
     ids = unique(group_ids)
+    to_read, kept = split(ids, known or {})
     problems = Problems()
-    paths = [f"groups/{i}?$select={GROUP_FIELDS}" for i in ids]
+    paths = [f"groups/{i}?$select={GROUP_FIELDS}" for i in to_read]
     groups = decode_all(Group, await fetch_present(client, paths, problems), problems)
     groups = await _with_relations(client, groups, problems)
-    return Outcome(tuple(groups), problems.status(bool(groups) or not ids))
+    found = in_order(ids, groups, kept, lambda group: group.id)
+    return Outcome(tuple(found), problems.status(bool(found) or not ids))
 
 
 async def _with_relations(
@@ -80,14 +86,19 @@ def user_ids_of(groups: Iterable[Group]) -> list[str]:
     return unique(ref.id for ref in refs if ref.type == "user")
 
 
-async def collect_users(client: GraphClient, user_ids: Sequence[str]) -> Outcome[User]:
-    """Type, enabled state and Intune licence (from licenseDetails service plans)."""
+async def collect_users(
+    client: GraphClient, user_ids: Sequence[str], known: Mapping[str, User] | None = None
+) -> Outcome[User]:
+    """Type, enabled state and Intune licence (from licenseDetails service plans).
+    ``known``: users taken as they are (by lower-cased id) instead of read."""
     ids = unique(user_ids)
+    to_read, kept = split(ids, known or {})
     problems = Problems()
-    paths = [f"users/{i}?$select={USER_FIELDS}" for i in ids]
+    paths = [f"users/{i}?$select={USER_FIELDS}" for i in to_read]
     users = decode_all(User, await fetch_present(client, paths, problems), problems)
     users = await _with_licences(client, users, problems)
-    return Outcome(tuple(users), problems.status(bool(users) or not ids))
+    found = in_order(ids, users, kept, lambda user: user.id)
+    return Outcome(tuple(found), problems.status(bool(found) or not ids))
 
 
 async def _with_licences(client: GraphClient, users: list[User], problems: Problems) -> list[User]:

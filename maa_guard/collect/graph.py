@@ -1,9 +1,9 @@
 """A read-only async Microsoft Graph client over msgraph-core's httpx transport, raw JSON.
 
-Only :meth:`GraphClient.get`, :meth:`GraphClient.get_all` and :meth:`GraphClient.batch_get`
-exist; the one POST it can send is ``$batch``, whose items it builds itself as GETs. The
-SDK's retry middleware is switched off (``max_retries=0``) and replaced here by a retry that
-knows the request budgets and the global time budget.
+Only :meth:`GraphClient.get`, :meth:`GraphClient.get_link`, :meth:`GraphClient.get_all` and
+:meth:`GraphClient.batch_get` exist; the one POST it can send is ``$batch``, whose items it
+builds itself as GETs. The SDK's retry middleware is switched off (``max_retries=0``) and
+replaced here by a retry that knows the request budgets and the global time budget.
 
 The token goes only to the endpoint's origin (scheme, host, port): an ``@odata.nextLink``
 elsewhere is refused, never followed, and a redirect is an error (the SDK's redirect handler is
@@ -29,7 +29,7 @@ import httpx
 from kiota_http.middleware.options import RedirectHandlerOption, RetryHandlerOption
 from msgraph_core import APIVersion, GraphClientFactory  # type: ignore[import-untyped]
 
-from maa_guard.collect.budget import Budgets, Clock, Request
+from maa_guard.collect.budget import Budgets, Clock, MarkSent, Request
 from maa_guard.collect.endpoints import Endpoint, origin_of
 from maa_guard.collect.errors import (
     AuthenticationError,
@@ -67,6 +67,12 @@ REDIRECT_HINT = "check --graph-endpoint: Graph must answer there, without a redi
 
 class TokenCredential(Protocol):
     def get_token(self, *scopes: str, **kwargs: Any) -> Any: ...
+
+
+class PageSink(Protocol):
+    """Takes each page's new items as the page arrives (a list does)."""
+
+    def extend(self, items: list[JsonObject], /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +155,12 @@ class GraphClient:
         url = self.endpoint.url(version, path)
         return await self._send_get(url, path, query)
 
+    async def get_link(self, path: str, link: str) -> JsonObject:
+        """One GET of a link Graph gave (a nextLink or deltaLink), verbatim, at the endpoint's
+        origin only; ``path`` names the collection in errors and budgets."""
+        self._check_link(path, link)
+        return await self._send_get(link, path, query_of(link), verbatim=True)
+
     async def get_all(
         self,
         path: str,
@@ -156,35 +168,42 @@ class GraphClient:
         version: str = "beta",
         *,
         first: JsonObject | None = None,
+        into: PageSink | None = None,
     ) -> list[JsonObject]:
         """Every item of a collection, following ``@odata.nextLink`` verbatim when it stays at
         the endpoint's origin (see :meth:`_whole_chain` for an expired skip token).
 
-        ``first``: its first page, already read by :meth:`get` with the same ``params``."""
-        return await self._whole_chain(path, first, lambda: self.get(path, params, version))
+        ``first``: its first page, already read by :meth:`get` with the same ``params``.
+        ``into``: takes each page's items as the page arrives (nothing is returned then), so
+        a long chain is never held as raw JSON all at once; each page is emptied once taken
+        (``first`` too)."""
+        return await self._whole_chain(path, first, lambda: self.get(path, params, version), into)
 
     async def follow(
         self,
         path: str,
         page: JsonObject,
         seen: set[str] | None = None,
-        sink: list[JsonObject] | None = None,
+        sink: PageSink | None = None,
+        *,
+        release: bool = False,
     ) -> list[JsonObject]:
         """The items of ``page`` and of every page after it.
 
         ``seen`` carries item ids over a restart; ``sink`` receives items as they arrive, so
-        a caller keeps what was read before a failure.
+        a caller keeps what was read before a failure. ``release``: each page's item list is
+        emptied once the sink has them, so no raw page stays alive (through ``page``, or a
+        caller's reference to it) while the next one is awaited.
         """
         guard = PageGuard(path, ids=seen if seen is not None else set())
-        collected = sink if sink is not None else []
-        fresh, link = guard.accept(page)
-        collected.extend(fresh)
+        collected: list[JsonObject] = []
+        into = sink if sink is not None else collected
+        link = _hand_over(guard, page, into, release)
         while link is not None:
             self._check_link(path, link)
             page = await self._send_get(link, path, query_of(link), verbatim=True)
-            fresh, link = guard.accept(page)
-            collected.extend(fresh)
-        return [] if sink is not None else collected
+            link = _hand_over(guard, page, into, release)
+        return collected
 
     async def batch_get(self, paths: Sequence[str], version: str = "beta") -> list[BatchItem]:
         """GET many paths through ``$batch`` (20 per batch); results in the order given.
@@ -225,8 +244,10 @@ class GraphClient:
         path: str,
         first: JsonObject | None,
         first_page: Callable[[], Awaitable[JsonObject]],
+        into: PageSink | None = None,
     ) -> list[JsonObject]:
-        """``first`` (or ``first_page()`` when None) and every page after it.
+        """``first`` (or ``first_page()`` when None) and every page after it: their items,
+        or nothing when ``into`` takes them page by page.
 
         A skip token that expired cannot be asked again, so an expired one restarts the chain
         from its first request (at most ``MAX_RESTARTS`` times); items already read are kept
@@ -234,10 +255,11 @@ class GraphClient:
         """
         seen: set[str] = set()
         items: list[JsonObject] = []
+        sink = items if into is None else into
         for restart in range(MAX_RESTARTS + 1):
             page = first if first is not None and restart == 0 else await first_page()
             try:
-                await self.follow(path, page, seen, items)
+                await self.follow(path, page, seen, sink, release=into is not None)
                 return items
             except GraphError as error:
                 if not expired_page_token(error) or restart == MAX_RESTARTS:
@@ -266,10 +288,11 @@ class GraphClient:
             if not retry or attempt == self._retry.max_attempts:
                 done.update({i: answers[i] for i in retry})
                 break
-            self.throttled_count += sum(answers[i].status == 429 for i in retry)
+            throttled = [(paths[i], query_of(paths[i])) for i in retry if answers[i].status == 429]
+            self.throttled_count += len(throttled)
             waits = [answers[i].retry_after for i in retry]
             await self._pause(
-                "$batch", max((w for w in waits if w is not None), default=None), attempt
+                "$batch", max((w for w in waits if w is not None), default=None), attempt, throttled
             )
             pending = retry
         return [done[i] for i in range(len(paths))]
@@ -308,20 +331,21 @@ class GraphClient:
         """The only place a request leaves: GET, or POST of a $batch body built above.
 
         Each attempt books its budget (the GET, or every item of the batch: ``charges``) in
-        one step and holds it until the reply arrives.
+        one step, tells it the moment the request leaves, and holds it until the reply
+        arrives; a 429 holds the classes it names for its ``Retry-After``.
         """
         booked = charges if charges is not None else [(path, dict(query or {}))]
         for attempt in range(1, self._retry.max_attempts + 1):
-            async with self._budgets.slot(booked):
+            async with self._budgets.slot(booked) as sent:
                 self._check_deadline(path)
-                outcome = await self._attempt(url, path, batch, query, verbatim)
+                outcome = await self._attempt(url, path, batch, query, verbatim, sent)
             if isinstance(outcome, dict):
                 return outcome
             status, body, retry_after = outcome
             if status not in RETRYABLE or attempt == self._retry.max_attempts:
                 raise graph_error(path, status, body)
             self.throttled_count += status == 429
-            await self._pause(path, retry_after, attempt)
+            await self._pause(path, retry_after, attempt, booked if status == 429 else ())
         raise AssertionError("unreachable")
 
     async def _attempt(
@@ -331,6 +355,7 @@ class GraphClient:
         batch: JsonObject | None,
         query: Mapping[str, str] | None,
         verbatim: bool,
+        sent: MarkSent,
     ) -> JsonObject | tuple[int, JsonObject, float | None]:
         method = "GET" if batch is None else "POST"
         if not self.endpoint.same_origin(url):
@@ -353,7 +378,7 @@ class GraphClient:
                 params=None if verbatim else dict(query or {}),
                 headers=headers,
                 json=batch,
-                extensions={"kiota_request_options": _sdk_options()},
+                extensions={"kiota_request_options": _sdk_options(), "trace": _on_send(sent)},
             )
             content = await response.aread()
         except httpx.TransportError as error:
@@ -368,7 +393,15 @@ class GraphClient:
         status = response.status_code if parsed is not None else 598
         return status, parsed or {}, retry_after_seconds(response.headers.get("Retry-After"))
 
-    async def _pause(self, path: str, retry_after: float | None, attempt: int) -> None:
+    async def _pause(
+        self,
+        path: str,
+        retry_after: float | None,
+        attempt: int,
+        throttled: Sequence[Request] = (),
+    ) -> None:
+        """Waits ``Retry-After`` (or a back-off); the classes of ``throttled`` (answered 429)
+        send nothing else meanwhile."""
         delay = retry_after
         if delay is None:
             backoff = self._retry.base_delay * 2 ** (attempt - 1) * (0.5 + self._jitter())
@@ -379,6 +412,7 @@ class GraphClient:
                 path=path,
                 hint="raise --timeout, or collect fewer days of audit events",
             )
+        self._budgets.hold(throttled, delay)
         await asyncio.sleep(delay)
 
     def _check_deadline(self, path: str) -> None:
@@ -403,6 +437,27 @@ class GraphClient:
                     self._token_failure = failure
                     raise
             return self._token[0]
+
+
+def _on_send(sent: MarkSent) -> Callable[[str, Mapping[str, Any]], Awaitable[None]]:
+    """An httpcore ``trace`` hook: ``sent()`` when the request starts on its connection, after
+    any wait for a free connection in the pool (and again if the pool resends it)."""
+
+    async def trace(event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith(".send_request_headers.started"):
+            sent()
+
+    return trace
+
+
+def _hand_over(guard: PageGuard, page: JsonObject, into: PageSink, release: bool) -> str | None:
+    """The page's new items to ``into`` (the page emptied after, on ``release``); its
+    nextLink."""
+    fresh, link = guard.accept(page)
+    into.extend(fresh)
+    if release:
+        page["value"] = []
+    return link
 
 
 def _named(origin: str) -> str:

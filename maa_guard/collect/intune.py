@@ -11,11 +11,13 @@ from typing import Any
 from urllib.parse import quote
 
 from maa_guard.collect.common import (
+    Decoded,
     Outcome,
     Problems,
     decode_all,
     failed,
     fetch_present,
+    malformed_item,
     select,
     unique,
 )
@@ -30,14 +32,24 @@ from maa_guard.model import SourceState
 from maa_guard.snapshot import (
     AccessPolicy,
     ApprovalRequest,
+    AuditActor,
     AuditEvent,
+    AuditResource,
     Exclusion,
+    Identity,
+    IdentitySet,
     RoleAssignment,
     RoleDefinition,
     SourceStatus,
     Window,
 )
-from maa_guard.snapshot.codec import format_datetime
+from maa_guard.snapshot.codec import (
+    DecodeError,
+    SharedValues,
+    decode,
+    format_datetime,
+    string_pool,
+)
 from maa_guard.snapshot.published import PAYLOAD_REFERENCES, REQUEST_PROPERTIES
 
 POLICIES = "deviceManagement/operationApprovalPolicies"
@@ -191,21 +203,24 @@ async def collect_requests(client: GraphClient) -> Outcome[ApprovalRequest]:
     leaves them out of the snapshot.
     """
     try:
-        raws = await _requests(client)
+        problems, decoded = await _requests(client)
     except GraphError as error:
         return Outcome((), failed(error))
-    problems = Problems()
-    items = decode_all(ApprovalRequest, raws, problems)
-    return Outcome(tuple(items), problems.status())
+    return Outcome(tuple(decoded.items), problems.status())
 
 
-async def _requests(client: GraphClient) -> list[dict[str, Any]]:
-    try:
-        return await client.get_all(REQUESTS, {"$select": REQUEST_FIELDS, "$top": INTUNE_TOP})
-    except GraphError as error:
-        if error.status != 400:
-            raise
-    return await client.get_all(REQUESTS, {"$top": INTUNE_TOP})
+async def _requests(client: GraphClient) -> tuple[Problems, Decoded[ApprovalRequest]]:
+    """The requests decoded page by page as they arrive."""
+    for params in ({"$select": REQUEST_FIELDS, "$top": INTUNE_TOP}, {"$top": INTUNE_TOP}):
+        problems = Problems()
+        decoded = Decoded(ApprovalRequest, problems, shared=(Identity, IdentitySet))
+        try:
+            await client.get_all(REQUESTS, params, into=decoded)
+            return problems, decoded
+        except GraphError as error:
+            if error.status != 400 or "$select" not in params:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def collect_rbac(
@@ -269,17 +284,19 @@ def history_span(window: Window) -> Window:
     return Window(window.end - timedelta(days=AUDIT_RETENTION_DAYS), window.start)
 
 
-async def collect_exclusion_history(client: GraphClient, window: Window) -> Outcome[AuditEvent]:
+async def collect_exclusion_history(
+    client: GraphClient, window: Window, categories: Categories | None = None
+) -> Outcome[AuditEvent]:
     """Access-policy audit events from before the window, back to the audit log's retention:
     an exclusion added long ago is known only from its event (the window has the rest).
 
-    Only the categories :func:`exclusion_categories` finds are read (every category when it
-    cannot tell); a complete outcome's reason says which.
+    Only the categories :func:`exclusion_categories` finds (or ``categories``, found already)
+    are read (every category when it cannot tell); a complete outcome's reason says which.
     """
     span = history_span(window)
     if span.start >= span.end:
         return Outcome(())
-    categories = await exclusion_categories(client)
+    categories = categories or await exclusion_categories(client)
     clauses = [f"category eq {_literal(c)}" for c in categories.names or ()] or [""]
     outcome = await _audit_events(client, span, clauses)
     if outcome.status.state is not SourceState.COMPLETE:
@@ -355,41 +372,99 @@ async def _audit_events(
     client: GraphClient, span: Window, clauses: list[str] | None = None
 ) -> Outcome[AuditEvent]:
     """The span's events for each clause, in slices split as they page (:func:`_slice_reads`);
-    complete when every chain read is."""
+    complete when every chain read is. Equal actors and resources share one object."""
+    shared = _audit_values()
     reads = await _all_reads(
-        [_slice_reads(client, span, clause, fan_out(span)) for clause in clauses or [""]]
+        [
+            _slice_reads(client, span, clause, fan_out(span), shared=shared)
+            for clause in clauses or [""]
+        ]
     )
     problems = Problems()
-    raws: dict[str, dict[str, Any]] = {}
+    read_events: dict[str, AuditEvent | _Unfit] = {}
     for read in reads:
         if isinstance(read, GraphError):
             problems.add(read)
         else:
-            raws.update((str(r.get("id")), r) for r in read if str(r.get("id")) not in raws)
-    events = decode_all(AuditEvent, raws.values(), problems)
+            for key, item in read.items():
+                read_events.setdefault(key, item)
+    events = []
+    for position, item in enumerate(read_events.values()):
+        if isinstance(item, AuditEvent):
+            events.append(item)
+        else:
+            problems.malformed.append(malformed_item(AuditEvent, item.raw, position, item.error))
     events.sort(key=lambda event: (event.activity_date_time, event.id))
     return Outcome(tuple(events), problems.status(len(problems.errors) < len(reads)))
 
 
-SliceRead = list[dict[str, Any]] | GraphError
+@dataclass(frozen=True, slots=True)
+class _Unfit:
+    """An audit event Graph sent that does not fit the model: recorded as malformed once it
+    is known to be the first of its id over every chain."""
+
+    raw: dict[str, Any]
+    error: DecodeError
+
+
+def _audit_values() -> SharedValues:
+    """What equal audit events share: short strings (activities, results, names), actors and
+    resources (a few apps and admins write most of the log)."""
+    return SharedValues((AuditActor, AuditResource))
+
+
+class _ChainEvents:
+    """One chain's audit events by id (the first of an id wins), decoded as each page arrives
+    (a page sink for :meth:`GraphClient.get_all`): the raw pages of a busy day are never held
+    together; equal values share one object through ``shared``."""
+
+    def __init__(self, shared: SharedValues) -> None:
+        self.by_id: dict[str, AuditEvent | _Unfit] = {}
+        self._shared = shared
+
+    def extend(self, raws: list[dict[str, Any]], /) -> None:
+        by_id = self.by_id
+        with string_pool(self._shared):
+            for raw in raws:
+                key = str(raw.get("id"))
+                if key not in by_id:
+                    try:
+                        by_id[key] = decode(AuditEvent, raw)
+                    except DecodeError as error:
+                        by_id[key] = _Unfit(raw, error)
+
+
+# One chain read: its events by id, or its error.
+SliceRead = dict[str, AuditEvent | _Unfit] | GraphError
 
 
 async def _slice_reads(
-    client: GraphClient, part: Window, clause: str, pieces: int
+    client: GraphClient,
+    part: Window,
+    clause: str,
+    pieces: int,
+    *,
+    shared: SharedValues | None = None,
 ) -> list[SliceRead]:
     """The slice's first page, and the rest of its chain; or, when that page has a nextLink
     and ``pieces`` > 1, that many slices read at once, each following its own chain (the page
     is dropped: the slices hold its events). One entry per chain read: its events, or its
-    error."""
+    error. ``shared``: the values equal events share over every chain (:func:`_audit_values`)."""
     params = _audit_params(part, clause)
+    shared = shared or _audit_values()
     try:
         page = await client.get(AUDIT_EVENTS, params)
         if page.get("@odata.nextLink") is None or pieces < 2:
-            return [await client.get_all(AUDIT_EVENTS, params, first=page)]
+            chain = _ChainEvents(shared)
+            await client.get_all(AUDIT_EVENTS, params, first=page, into=chain)
+            return [chain.by_id]
     except GraphError as error:
         return [error]
+    del page  # the slices read its events again: not held meanwhile
     slices = time_slices(part, pieces)
-    return await _all_reads([_slice_reads(client, piece, clause, 1) for piece in slices])
+    return await _all_reads(
+        [_slice_reads(client, piece, clause, 1, shared=shared) for piece in slices]
+    )
 
 
 def fan_out(span: Window) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from maa_guard.collect.batched import Answer, Read, read
+from maa_guard.collect.batched import Answer, Read, query_text, read
 from maa_guard.collect.common import (
     COMPLETE,
     Outcome,
@@ -19,6 +19,7 @@ from maa_guard.collect.common import (
 )
 from maa_guard.collect.errors import GraphError
 from maa_guard.collect.graph import GraphClient
+from maa_guard.collect.paging import PageGuard
 from maa_guard.model import SourceState
 from maa_guard.snapshot import (
     ConditionalAccessPolicy,
@@ -125,10 +126,12 @@ async def collect_conditional_access(
 
 @dataclass(frozen=True, slots=True)
 class SignInEvidence:
-    """Last app-only client sign-in by lower-cased appId, for every app Graph reported."""
+    """Last app-only client sign-in by lower-cased appId, for every app Graph reported;
+    ``every_app`` False: for the apps it names only (others are not known to have none)."""
 
     latest: dict[str, datetime | None]
     status: SourceStatus
+    every_app: bool = True
 
 
 async def collect_sign_in_evidence(client: GraphClient, window: Window) -> SignInEvidence:
@@ -146,6 +149,67 @@ async def collect_sign_in_evidence(client: GraphClient, window: Window) -> SignI
         return await _from_sign_ins(client, window, report_error)
     latest = {str(row.get("appId", "")).lower(): _last_client_sign_in(row) for row in rows}
     return SignInEvidence(latest, COMPLETE)
+
+
+# The sign-ins since an earlier collection are worth reading while they fit in one window of
+# the reports budget; beyond that, the whole report costs no more.
+MAX_SINCE_PAGES = 5
+
+
+async def sign_ins_since(client: GraphClient, since: datetime) -> dict[str, datetime] | None:
+    """The latest app-only sign-in of each service principal that signed in since ``since``;
+    None when Graph refuses the read or it takes more than ``MAX_SINCE_PAGES`` pages."""
+    path = SIGN_INS
+    guard = PageGuard(path)
+    latest: dict[str, datetime] = {}
+    try:
+        page = await client.get(path, _sign_in_params(since))
+        for _ in range(MAX_SINCE_PAGES):
+            rows, link = guard.accept(page)
+            _latest_of(rows, latest)
+            if link is None:
+                return latest
+            page = await client.get_link(path, link)
+    except GraphError:
+        return None
+    return None
+
+
+async def report_rows(client: GraphClient, app_ids: Sequence[str]) -> dict[str, datetime | None]:
+    """The report's row of each app (``$filter=appId eq``), one read per app; an app without
+    a row has no sign-in (None). Raises GraphError when a read fails."""
+    paths = [
+        f"{SP_ACTIVITY}?"
+        + query_text({"$select": f"id,appId,{_ACTIVITY}", "$filter": f"appId eq '{app_id}'"})
+        for app_id in app_ids
+    ]
+    latest: dict[str, datetime | None] = {app_id.lower(): None for app_id in app_ids}
+    for result in await client.batch_get_all(paths):
+        if isinstance(result, GraphError):
+            raise result
+        latest.update((str(r.get("appId", "")).lower(), _last_client_sign_in(r)) for r in result)
+    return latest
+
+
+def _sign_in_params(since: datetime) -> dict[str, str]:
+    clause = (
+        "signInEventTypes/any(t: t eq 'servicePrincipal') "
+        f"and createdDateTime ge {format_datetime(since)}"
+    )
+    return {
+        "$filter": clause,
+        "$select": "id,appId,createdDateTime,signInEventTypes",
+        "$top": "1000",
+    }
+
+
+def _latest_of(rows: Sequence[dict[str, Any]], latest: dict[str, datetime]) -> None:
+    for row in rows:
+        app_id, when = str(row.get("appId", "")).lower(), row.get("createdDateTime")
+        moment = parse_datetime(when) if isinstance(when, str) else None
+        previous = latest.get(app_id)
+        if moment is not None and (previous is None or moment > previous):
+            latest[app_id] = moment
 
 
 def sign_in_activity(evidence: SignInEvidence, app_ids: Sequence[str]) -> Outcome[SignInActivity]:
@@ -171,23 +235,12 @@ def _last_client_sign_in(row: dict[str, Any]) -> datetime | None:
 async def _from_sign_ins(
     client: GraphClient, window: Window, report_error: GraphError
 ) -> SignInEvidence:
-    clause = (
-        "signInEventTypes/any(t: t eq 'servicePrincipal') "
-        f"and createdDateTime ge {format_datetime(window.start)}"
-    )
-    fields = "id,appId,createdDateTime,signInEventTypes"
     try:
-        rows = await client.get_all(
-            SIGN_INS, {"$filter": clause, "$select": fields, "$top": "1000"}
-        )
+        rows = await client.get_all(SIGN_INS, _sign_in_params(window.start))
     except GraphError as error:
         return SignInEvidence({}, failed(error))
-    latest: dict[str, datetime | None] = {}
-    for row in rows:
-        app_id, when = str(row.get("appId", "")).lower(), row.get("createdDateTime")
-        moment = parse_datetime(when) if isinstance(when, str) else None
-        previous = latest.get(app_id)
-        if moment is not None and (previous is None or moment > previous):
-            latest[app_id] = moment
+    found: dict[str, datetime] = {}
+    _latest_of(rows, found)
+    latest: dict[str, datetime | None] = dict(found)
     reason = f"from {SIGN_INS} of the window; {SP_ACTIVITY} unavailable ({report_error.message})"
     return SignInEvidence(latest, SourceStatus(SourceState.COMPLETE, reason=reason))

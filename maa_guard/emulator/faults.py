@@ -2,8 +2,9 @@
 
 ``rate_5xx`` (0..1) answers that fraction of calls with ``status_5xx`` (503), optionally only on
 ``routes_5xx``, drawn from a generator seeded by ``seed``. ``reset``, ``truncate``,
-``expire_skiptoken``, ``empty_page``, ``loop`` and ``duplicate`` take a list of routes (the fault
-fires once per route) or a mapping route -> times. ``script`` maps a route to a list of statuses
+``expire_skiptoken``, ``expire_deltatoken``, ``empty_page``, ``loop`` and ``duplicate`` take a
+list of routes (the fault fires once per route) or a mapping route -> times. ``no_delta`` lists
+routes whose delta query is not supported. ``script`` maps a route to a list of statuses
 answered in order before normal service. ``deny`` maps a route to a permission the token is taken
 to lack there. See ``docs/emulator.md``.
 """
@@ -17,8 +18,18 @@ from typing import Any
 
 from maa_guard.errors import UsageError
 
-COUNTED = ("reset", "truncate", "expire_skiptoken", "empty_page", "loop", "duplicate")
-KNOWN = frozenset({*COUNTED, "rate_5xx", "status_5xx", "routes_5xx", "seed", "script", "deny"})
+COUNTED = (
+    "reset",
+    "truncate",
+    "expire_skiptoken",
+    "expire_deltatoken",
+    "empty_page",
+    "loop",
+    "duplicate",
+)
+KNOWN = frozenset(
+    {*COUNTED, "rate_5xx", "status_5xx", "routes_5xx", "seed", "script", "deny", "no_delta"}
+)
 
 
 def route_matches(key: str, template: str) -> bool:
@@ -35,6 +46,7 @@ class Faults:
         self.rate_5xx = float(spec.get("rate_5xx", 0.0))
         self.status_5xx = int(spec.get("status_5xx", 503))
         self.routes_5xx = tuple(str(r) for r in spec.get("routes_5xx", ()))
+        self.no_delta = _routes(spec.get("no_delta", ()))
         self.deny = {str(k): str(v) for k, v in dict(spec.get("deny", {})).items()}
         self._random = random.Random(int(spec.get("seed", 0)))  # noqa: S311 - not crypto
         self._counts = {kind: _counts(spec.get(kind, ())) for kind in COUNTED}
@@ -71,6 +83,13 @@ class Faults:
     def denied(self, template: str) -> frozenset[str]:
         return frozenset(p for key, p in self.deny.items() if route_matches(key, template))
 
+    def delta_off(self, template: str) -> bool:
+        return any(route_matches(key, template) for key in self.no_delta)
+
+
+def _routes(raw: Any) -> tuple[str, ...]:
+    return (raw,) if isinstance(raw, str) else tuple(str(route) for route in raw)
+
 
 def _counts(raw: Any) -> dict[str, int]:
     if isinstance(raw, Mapping):
@@ -83,7 +102,7 @@ def _counts(raw: Any) -> dict[str, int]:
 def faults_from_options(options: list[str]) -> dict[str, Any]:
     """``--fault`` values for the CLI: ``rate_5xx=0.1``, ``status_5xx=500``, ``seed=3``,
     ``routes_5xx=groups``, ``reset=groups`` (repeatable; ``reset=groups:3`` for three times),
-    ``script=groups:429,503``, ``deny=auditLogs/signIns:AuditLog.Read.All``."""
+    ``script=groups:429,503``, ``deny=auditLogs/signIns:AuditLog.Read.All``, ``no_delta=users``."""
     spec: dict[str, Any] = {}
     for option in options:
         kind, separator, value = option.partition("=")
@@ -102,7 +121,7 @@ def _add_option(spec: dict[str, Any], kind: str, value: str) -> None:
         spec[kind] = float(value)
     elif kind in ("status_5xx", "seed"):
         spec[kind] = int(value)
-    elif kind == "routes_5xx":
+    elif kind in ("routes_5xx", "no_delta"):
         spec.setdefault(kind, []).append(value)
     elif kind == "script":
         spec.setdefault(kind, {})[route] = [int(s) for s in extra.split(",") if s]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from maa_guard.emulator.changelog import DELTA_COLLECTIONS
 from maa_guard.emulator.tenant import Tenant
 from maa_guard.emulator.wire import Reply, error, not_found_segment, resource_not_found
 
@@ -20,12 +21,14 @@ AUDIT_EVENTS = "deviceManagement/auditEvents"
 _CATEGORIES = "getAuditCategories"
 _ACTIVITY_TYPES = "getAuditActivityTypes"
 _ACTIVITY_TYPES_CALL = re.compile(r"^getAuditActivityTypes\(category='(?P<value>(?:[^']|'')*)'\)$")
+# The delta function, by its short or fully qualified name, with or without ``()``.
+_DELTA = frozenset({"delta", "delta()", "microsoft.graph.delta", "microsoft.graph.delta()"})
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """``kind``: collection, entity, relationship, singleton, action or function. ``template``
-    names the route; a function's parameter is in ``item_id``."""
+    """``kind``: collection, entity, relationship, singleton, action, function or delta.
+    ``template`` names the route; a function's parameter is in ``item_id``."""
 
     kind: str
     template: str
@@ -116,6 +119,8 @@ def _below_collection(tenant: Tenant, collection: str, rest: list[str]) -> Targe
         return Target("action", f"{collection}/{rest[0]}", collection, "", rest[0])
     if len(rest) == 1 and collection == AUDIT_EVENTS and rest[0].startswith("getAudit"):
         return _audit_function(collection, rest[0])
+    if len(rest) == 1 and collection in DELTA_COLLECTIONS and rest[0].lower() in _DELTA:
+        return Target("delta", f"{collection}/delta", collection)
     item_id = rest[0]
     directory = endpoint_class(collection) == "directory"
     if tenant.find(collection, item_id) is None:

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from maa_guard.emulator.changes import TenantChanges
 from maa_guard.emulator.faults import Faults
 from maa_guard.emulator.graphroles import READER_TOKEN
 from maa_guard.emulator.loopback import (
@@ -150,6 +151,10 @@ class Emulator:
     ``app_token(app_id)``, ``user_token(user_id)``, ``token(name)``, ``tokens``);
     ``fixed_tokens=True`` makes the names themselves the tokens, for tests and documentation
     only. It listens on loopback only and answers requests that name it by a loopback name.
+
+    ``emulator.change`` changes the tenant between two reads (tests); ``delta=False`` (or
+    ``emulator.delta = False``) makes ``/{collection}/delta`` answer 400 as for a resource
+    without delta query; ``expire_delta_tokens()`` expires every delta query token issued.
     """
 
     def __init__(
@@ -166,6 +171,7 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         fixed_tokens: bool = False,
+        delta: bool = True,
     ) -> None:
         check_loopback_bind(host)
         if approval_mode not in ("403", "412"):
@@ -178,6 +184,8 @@ class Emulator:
         self._tokens = IssuedTokens(self.tenant.tokens, fixed=fixed_tokens)
         self.tenant.tokens = self._tokens.by_token()
         self.profile.prepare(self.tenant)
+        self.tenant.changes.delta_enabled = delta
+        self.change = TenantChanges(self.tenant)
         self.latency = latency_ms / 1000
         self.host, self.port = host, port
         self.service = Service(
@@ -230,6 +238,21 @@ class Emulator:
     def requests(self) -> list[LoggedRequest]:
         """A copy of the request log, taken under its lock."""
         return self.service.requests
+
+    @property
+    def delta(self) -> bool:
+        """Whether ``/{collection}/delta`` is served (else 400 ``Request_UnsupportedQuery``)."""
+        return self.tenant.changes.delta_enabled
+
+    @delta.setter
+    def delta(self, enabled: bool) -> None:
+        with self.tenant.lock:
+            self.tenant.changes.delta_enabled = enabled
+
+    def expire_delta_tokens(self) -> None:
+        """Every delta token and delta skip token issued so far answers 410 from now on."""
+        with self.tenant.lock:
+            self.tenant.changes.expire()
 
     @property
     def audit_events(self) -> list[Json]:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
-from maa_guard.emulator import batch, routes
+from maa_guard.emulator import batch, delta, routes
 from maa_guard.emulator.faults import Faults
 from maa_guard.emulator.profiles import Profile, profile_named
 from maa_guard.emulator.reads import ReadContext, read
@@ -156,13 +156,13 @@ class Service:
             if self.writes is not None and target.collection == _REQUESTS:
                 with self.tenant.lock:
                     self.writes.expire()
-            reply = read(self.reads, call, target)
+            reply = (delta.read if target.kind == "delta" else read)(self.reads, call, target)
             if target.is_directory:
                 reply.headers["x-ms-resource-unit"] = str(
                     resource_units(target.template, call.query)
                 )
             return reply
-        if target.kind == "function":
+        if target.kind in ("function", "delta"):
             return error(405, "BadRequest", f"The method {call.method} is not allowed here.")
         if call.method in _WRITES and self.writes is not None:
             return self.writes(call, target, principal)

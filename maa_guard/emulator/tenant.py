@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from maa_guard.emulator.changelog import ChangeLog
 from maa_guard.emulator.wire import Json
 from maa_guard.errors import InputError
 from maa_guard.snapshot.codec import parse_datetime
@@ -61,6 +62,7 @@ class Tenant:
         self.emitted_audit: list[Json] = []
         self.audit_category = "Role"  # of the MAA events the emulator writes (see profiles.py)
         self.generation = 0
+        self.changes = ChangeLog()
         self._names = {name.lower(): name for name in self.collections}
         self._rels = {name.lower(): name for name in self.relationships}
         self._indexes: dict[tuple[str, str], tuple[tuple[int, int, int], dict[str, Json]]] = {}
@@ -75,12 +77,20 @@ class Tenant:
         """Marks a change, so cached filtered lists are recomputed (callers hold ``lock``)."""
         self.generation += 1
 
+    def changed(self, collection: str, item_id: str, removed: bool = False) -> None:
+        """Logs a change of an object for delta queries and marks the tenant changed (callers
+        hold ``lock``)."""
+        self.changes.record(collection, item_id, removed)
+        self.touch()
+
     def collection_name(self, path: str) -> str | None:
         if len(self._names) != len(self.collections):
             self._names = {name.lower(): name for name in self.collections}
         return self._names.get(path.lower())
 
     def relationship_name(self, template: str) -> str | None:
+        if len(self._rels) != len(self.relationships):
+            self._rels = {name.lower(): name for name in self.relationships}
         return self._rels.get(template.lower())
 
     def find(self, collection: str, item_id: str) -> Json | None:

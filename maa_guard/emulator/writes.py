@@ -69,6 +69,7 @@ def _change(
     if target.kind == "collection" and call.method == "POST":
         created = {**body, "id": str(body.get("id") or uuid.uuid4())}
         items.append(created)
+        tenant.changed(target.collection, created["id"])
         return Reply(201, created)
     if target.kind == "action":
         return Reply(204)
@@ -78,12 +79,14 @@ def _change(
     assert current is not None
     if call.method == "DELETE":
         items.remove(current)
+        tenant.changed(target.collection, str(current["id"]), removed=True)
         return Reply(204)
     before = dict(current)
     if call.method == "PUT":
         current.clear()
         current.update({name: before[name] for name in keep if name in before})
     current.update({**body, "id": before["id"]})
+    tenant.changed(target.collection, str(before["id"]))
     if target.collection == POLICIES:
         _audit_exclusions(tenant, principal, when, before, current)
     return Reply(204)

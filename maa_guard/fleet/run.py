@@ -38,6 +38,7 @@ from maa_guard.reporters import OutputFormat, RenderOptions
 from maa_guard.reporters.summary import SEVERITIES, incomplete_sources, summarise, unverified
 from maa_guard.scan.live import LiveOptions
 from maa_guard.scan.pipeline import ScanRequest, run_scan, write_outputs
+from maa_guard.scan.since import recorded_snapshot_path
 
 log = logging.getLogger("maa_guard.fleet")
 
@@ -138,8 +139,9 @@ def _outcome_of(future: Future[TenantOutcome], tenant: FleetTenant) -> TenantOut
 def scan_tenant(tenant: FleetTenant, options: FleetOptions) -> TenantOutcome:
     started = time.monotonic()
     try:
+        request = _request(tenant, options)
         result = run_scan(
-            _request(tenant), tenant_environ(tenant, options.environ), options.cwd, options.today
+            request, tenant_environ(tenant, options.environ), options.cwd, options.today
         )
         check_identity(tenant, result)
         reports = _write_reports(tenant, result, options)
@@ -168,10 +170,25 @@ def check_identity(tenant: FleetTenant, result: ScanResult) -> None:
     )
 
 
-def _request(tenant: FleetTenant) -> ScanRequest:
+def _request(tenant: FleetTenant, options: FleetOptions) -> ScanRequest:
+    """A recorded fleet builds each tenant's collection on the last one it kept of it (the
+    user data folder): only what changed since is read."""
     flags = {"fail_on": tenant.fail_on, "skip_rules": list(tenant.skip_rules) or None}
+    endpoint = tenant.graph_endpoint or tenant.cloud
+    kept = (
+        recorded_snapshot_path(options.environ, endpoint, tenant.tenant_id)
+        if options.recorder is not None
+        else None
+    )
     live = LiveOptions(
-        tenant.auth, tenant.cloud, tenant.graph_endpoint, tenant.timeout, tenant.days, quiet=True
+        tenant.auth,
+        tenant.cloud,
+        tenant.graph_endpoint,
+        tenant.timeout,
+        tenant.days,
+        quiet=True,
+        since=kept,
+        keep_private=True,
     )
     return ScanRequest(None, False, tenant.config, flags, live)
 

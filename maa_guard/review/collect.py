@@ -26,7 +26,7 @@ from maa_guard import __version__
 from maa_guard.collect.apps import collect_one_app, one_app_reads
 from maa_guard.collect.batched import read_together
 from maa_guard.collect.collector import DEFAULT_WINDOW_DAYS, Progress, collection_window
-from maa_guard.collect.common import Outcome
+from maa_guard.collect.common import Outcome, run_sync
 from maa_guard.collect.graph import GraphClient
 from maa_guard.collect.intune import (
     PolicyOutcome,
@@ -237,7 +237,7 @@ def collect_for_review_sync(
                 progress=progress,
             )
 
-    return asyncio.run(run())
+    return run_sync(run)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from maa_guard.config import Settings
@@ -19,6 +20,7 @@ from maa_guard.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from maa_guard.collect import GraphClient
+    from maa_guard.collect.collector import Collected
 
 DEFAULT_DAYS = 30
 DEMO_TIMEOUT = 60.0
@@ -33,6 +35,9 @@ class LiveOptions:
     timeout: float = 3600.0
     days: int = DEFAULT_DAYS
     quiet: bool = False
+    # The earlier snapshot to build on and to replace (``--since``, or ``--record``'s own).
+    since: Path | None = None
+    keep_private: bool = False  # ``since`` is maa-guard's own file: new ones are 0600
 
 
 def collect_live(
@@ -56,6 +61,57 @@ def collect_live(
             tenant_id=environ.get("AZURE_TENANT_ID", ""),
             progress=progress,
         )
+
+
+def collect_live_tracked(
+    options: LiveOptions,
+    settings: Settings,
+    environ: Mapping[str, str],
+    stream: TextIO | None = None,
+) -> Collected:
+    """As :func:`collect_live`, building on the earlier snapshot ``options.since`` (when it
+    exists and has its delta state), and taking Graph's delta links for the next time."""
+    from maa_guard.collect import GraphClient, build_credential, resolve_endpoint
+    from maa_guard.collect.collector import collect_tracked_sync
+    from maa_guard.collect.incremental import Baseline, OtherTenant
+    from maa_guard.scan.since import load_baseline
+
+    if options.days < 1:
+        raise UsageError("--days must be at least 1", "the audit window, in days (default 30)")
+    endpoint = resolve_endpoint(options.cloud, options.graph_endpoint)
+    credential = build_credential(options.auth, endpoint, environ)
+    baseline, why = load_baseline(options.since) if options.since else (None, "")
+    out = stream or sys.stderr
+
+    def run(earlier: Baseline | None) -> Collected:
+        with progress_display(out, environ, options.quiet) as progress:
+            return collect_tracked_sync(
+                lambda: GraphClient(credential, endpoint, timeout=options.timeout),
+                settings,
+                options.days,
+                baseline=earlier,
+                tenant_id=environ.get("AZURE_TENANT_ID", ""),
+                progress=progress,
+            )
+
+    try:
+        collected = run(baseline)
+    except OtherTenant:
+        if not options.keep_private:
+            raise
+        # maa-guard's own copy of another tenant (its credentials now reach another): replaced
+        collected, why = run(None), "the kept snapshot was of another tenant"
+    if not options.quiet and options.since is not None:
+        print(_how_collected(collected, options.since, why), file=out)
+        for note in collected.notes:
+            print(f"  {note}", file=out)
+    return collected
+
+
+def _how_collected(collected: Collected, since: Path, why: str) -> str:
+    if collected.incremental:
+        return f"incremental collection: only what changed since {since} was read"
+    return f"full collection: {why or collected.full_reason}"
 
 
 def collect_demo(

@@ -48,6 +48,8 @@ def snapshot_for(request: ScanRequest, settings: Settings, environ: Mapping[str,
     if request.demo:
         recorded = load_snapshot(demo_path("snapshot.json"))
         return collect_demo(recorded, settings, environ, quiet=request.quiet)
+    if request.live is not None and request.live.since is not None:
+        return _collect_since(request.live, settings, environ, request.live.since)
     if request.live is not None:
         return collect_live(request.live, settings, environ)
     if request.snapshot is None:
@@ -56,6 +58,19 @@ def snapshot_for(request: ScanRequest, settings: Settings, environ: Mapping[str,
             "try 'maa-guard scan --demo'",
         )
     return load_snapshot(request.snapshot)
+
+
+def _collect_since(
+    live: LiveOptions, settings: Settings, environ: Mapping[str, str], since: Path
+) -> Snapshot:
+    """Collect building on ``since``, then replace it (and its delta state) with the new
+    collection, so the next one builds on this one."""
+    from maa_guard.scan.live import collect_live_tracked
+    from maa_guard.scan.since import write_collected
+
+    collected = collect_live_tracked(live, settings, environ)
+    write_collected(since, collected, private=live.keep_private)
+    return collected.snapshot
 
 
 def settings_for(request: ScanRequest, environ: Mapping[str, str], cwd: Path) -> Settings:

@@ -5,17 +5,37 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from maa_guard.errors import InputError
-from maa_guard.snapshot.codec import DecodeError, decoder_for, encode, string_pool
+from maa_guard.snapshot.codec import (
+    DecodeError,
+    SharedValues,
+    decoder_for,
+    indented_json,
+    json_name,
+    newline,
+    string_pool,
+)
 from maa_guard.snapshot.gcpause import paused_gc
 from maa_guard.snapshot.jsonstream import Items, JsonStream, StreamError
-from maa_guard.snapshot.model import SCHEMA_VERSION, SOURCES, Snapshot
+from maa_guard.snapshot.model import (
+    SCHEMA_VERSION,
+    SOURCES,
+    AuditActor,
+    AuditResource,
+    DirectoryObjectRef,
+    Identity,
+    IdentitySet,
+    Snapshot,
+)
 
 _HINT = "re-collect the snapshot, or check it against docs/snapshot.md"
+# Small values repeated over many items (an event's actor, a request's approver, a member):
+# equal ones share one object once loaded.
+SHARED_CLASSES = (AuditActor, AuditResource, Identity, IdentitySet, DirectoryObjectRef)
 
 
 def load_snapshot(path: Path) -> Snapshot:
@@ -52,7 +72,7 @@ def _decode_members(members: Iterable[tuple[str, Any]], origin: str) -> Snapshot
     values: dict[str, Any] = {}
     version: Any = _ABSENT
     problem: DecodeError | None = None
-    with string_pool():
+    with string_pool(SharedValues(SHARED_CLASSES)):
         for key, value in members:
             if key == "schema_version":
                 version = values[key] = _check_version(_materialise(value), origin)
@@ -124,4 +144,35 @@ def _construct(values: dict[str, Any], origin: str) -> Snapshot:
 
 
 def snapshot_to_json(snapshot: Snapshot) -> str:
-    return json.dumps(encode(snapshot), indent=1, ensure_ascii=False) + "\n"
+    return "".join(snapshot_chunks(snapshot))
+
+
+# Array items per chunk: a few hundred KiB of text, few enough writes to cost nothing.
+ITEMS_PER_CHUNK = 256
+
+
+def snapshot_chunks(snapshot: Snapshot) -> Iterator[str]:
+    """The snapshot file's text (``json.dumps(encode(snapshot), indent=1,
+    ensure_ascii=False)`` and a line break) in pieces: each member, the items of a list
+    ``ITEMS_PER_CHUNK`` at a time. Neither the whole text nor a tree of dicts is ever built,
+    so a writer holds one chunk beside the snapshot."""
+    separator = "{"
+    for field in dataclasses.fields(snapshot):
+        value = getattr(snapshot, field.name)
+        key = json.dumps(json_name(Snapshot, field), ensure_ascii=False)
+        yield f"{separator}{newline(1)}{key}: "
+        separator = ","
+        if isinstance(value, tuple) and value:
+            yield from _array_chunks(value)
+        else:
+            yield indented_json(value, 1)
+    yield "\n}\n"
+
+
+def _array_chunks(items: tuple[Any, ...]) -> Iterator[str]:
+    """A list two levels deep (a member of the document), as ``indented_json`` writes it."""
+    gap = "," + newline(2)
+    for start in range(0, len(items), ITEMS_PER_CHUNK):
+        texts = [indented_json(item, 2) for item in items[start : start + ITEMS_PER_CHUNK]]
+        yield ("[" + newline(2) if start == 0 else gap) + gap.join(texts)
+    yield newline(1) + "]"

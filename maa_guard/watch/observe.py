@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from maa_guard.collect import GraphClient
-from maa_guard.collect.common import Outcome, unique
+from maa_guard.collect.common import Outcome, run_sync, unique
 from maa_guard.collect.directory import collect_groups
 from maa_guard.collect.intune import (
     PolicyOutcome,
@@ -83,7 +83,7 @@ def read_sync(
         async with client_factory() as client:
             return await read_tenant(client, previous, now, options)
 
-    return asyncio.run(run())
+    return run_sync(run)
 
 
 async def read_tenant(

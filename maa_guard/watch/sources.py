@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 from maa_guard import __version__
 from maa_guard.catalogue import load_catalogue
@@ -19,7 +20,9 @@ from maa_guard.config import Settings
 from maa_guard.evaluate.engine import evaluate
 from maa_guard.gate.baseline import load_baseline
 from maa_guard.model import Finding, Severity, Status
-from maa_guard.scan.live import LiveOptions, collect_live
+from maa_guard.scan.live import LiveOptions, collect_live, collect_live_tracked
+from maa_guard.scan.since import write_collected
+from maa_guard.snapshot import Snapshot
 from maa_guard.watch.model import FindingState, Observation, Reading
 from maa_guard.watch.observe import ReadOptions, read_sync
 from maa_guard.watch.runner import Reader
@@ -27,8 +30,12 @@ from maa_guard.watch.runner import Reader
 
 @dataclass(frozen=True, slots=True)
 class ScanOptions:
+    """``snapshot``: where the last poll's snapshot is kept, and built on (only what changed
+    since it is read); None collects in full every poll."""
+
     severity: Severity
     today: Callable[[], date] = date.today
+    snapshot: Path | None = None
 
 
 def live_reader(
@@ -59,7 +66,7 @@ def live_reader(
 def scan_findings(
     live: LiveOptions, settings: Settings, environ: Mapping[str, str], scan: ScanOptions
 ) -> tuple[dict[str, FindingState], bool]:
-    snapshot = collect_live(dataclasses.replace(live, quiet=True), settings, environ)
+    snapshot = _collected(dataclasses.replace(live, quiet=True), settings, environ, scan.snapshot)
     baseline = load_baseline(settings.baseline) if settings.baseline else frozenset()
     result = evaluate(
         snapshot, load_catalogue(), all_checks(), settings, scan.today(), baseline, __version__
@@ -71,6 +78,16 @@ def scan_findings(
     }
     complete = not any(f.status is Status.ERROR for f in result.findings)
     return failing, complete
+
+
+def _collected(
+    live: LiveOptions, settings: Settings, environ: Mapping[str, str], kept: Path | None
+) -> Snapshot:
+    if kept is None:
+        return collect_live(live, settings, environ)
+    collected = collect_live_tracked(dataclasses.replace(live, since=kept), settings, environ)
+    write_collected(kept, collected, private=True)
+    return collected.snapshot
 
 
 def finding_state(finding: Finding) -> FindingState:

@@ -54,8 +54,15 @@ Measured, in one run against the same emulator:
    the scan's against the snapshot file too. Reply times come from a wrapper around the
    emulator's ``Service.handle`` and ``time.monotonic()``, one clock for every process.
 
+5. The incremental case: after the two runs of 4, ``--change`` (1 %) of the service
+   principals, applications, users and groups are changed through the emulator's change API
+   (renamed, a new client secret, enabled state toggled), and as many audit events as 1 % of
+   the log appended; then ``maa-guard snapshot --since FILE -o FILE2`` builds on the file the
+   ``snapshot`` run wrote. Its wall time, HTTP requests and Graph calls against that run's.
+
 Targets: real collector within 1.5x of the lower bound; at least 10x faster than the naive
-collector; no 429 under the documented budgets. ``--scale 0.05`` is a smoke check (under a
+collector; no 429 under the documented budgets; the incremental run in at most 0.2x the
+first snapshot's requests and time. ``--scale 0.05`` is a smoke check (under a
 minute).
 """
 
@@ -114,7 +121,11 @@ from maa_guard.snapshot.file import parse_snapshot
 DAYS = 30
 NAIVE_TOKEN = "maa-guard-bench-naive"
 # The command-line runs sign in as apps of their own: fresh per-app budgets each.
-COMMAND_TOKENS = {"snapshot": "maa-guard-bench-snapshot", "scan": "maa-guard-bench-scan"}
+COMMAND_TOKENS = {
+    "snapshot": "maa-guard-bench-snapshot",
+    "scan": "maa-guard-bench-scan",
+    "incremental": "maa-guard-bench-incremental",
+}
 # Emulator throttle class per collector endpoint class.
 EMULATOR_CLASS = {
     EndpointClass.INTUNE: "intune",
@@ -303,7 +314,9 @@ def _serve(fixture: dict[str, Any], latency_ms: int, pipe: Any) -> None:
         clock = ReplyClock(emulator)
         pipe.send(emulator.url)
         while (command := pipe.recv()) != "stop":
-            if command == "log":
+            if isinstance(command, tuple):
+                pipe.send(change_tenant(emulator, *command[1:]))
+            elif command == "log":
                 pipe.send(_logged(emulator))
             elif command == "clock":
                 pipe.send(clock.read())
@@ -313,11 +326,55 @@ def _serve(fixture: dict[str, Any], latency_ms: int, pipe: Any) -> None:
 
 
 class EmulatorHandle:
-    """``url``, ``log()``, ``clock()`` (first and last reply) and ``reset_clock()`` of an
-    emulator in a child process or a thread."""
+    """``url``, ``log()``, ``clock()`` (first and last reply), ``reset_clock()`` and
+    ``change(fraction, seed)`` (:func:`change_tenant`) of an emulator in a child process or a
+    thread."""
 
-    def __init__(self, url: str, log: Any, clock: Any, reset_clock: Any) -> None:
+    def __init__(self, url: str, log: Any, clock: Any, reset_clock: Any, change: Any) -> None:
         self.url, self.log, self.clock, self.reset_clock = url, log, clock, reset_clock
+        self.change = change
+
+
+def change_tenant(served: Emulator, fraction: float, seed: int) -> str:
+    """``fraction`` of the directory objects changed through the emulator's change API (delta
+    queries report them), and as many new audit events as ``fraction`` of the log, dated now
+    (inside the next collection's window): the incremental case."""
+    rng = random.Random(seed)
+    tenant = served.tenant
+    changed: Counter[str] = Counter()
+    for collection, edit in (
+        ("servicePrincipals", _renamed),
+        ("applications", _with_new_secret),
+        ("users", _toggled),
+        ("groups", _renamed),
+    ):
+        items = list(tenant.collections.get(collection, []))
+        for item in rng.sample(items, max(1, round(len(items) * fraction)) if items else 0):
+            served.change.put(collection, edit(item))
+            changed[collection] += 1
+    events = tenant.collections["deviceManagement/auditEvents"]
+    added = max(1, round(len(events) * fraction))
+    moment = datetime.now(timezone.utc) - timedelta(seconds=30)
+    writers = max(1, len(events) // 100)
+    new = [_event(10_000_000 + i, rng, writers) for i in range(added)]
+    for event in new:
+        event["activityDateTime"] = iso(moment)
+    served.change.append("deviceManagement/auditEvents", new)
+    parts = ", ".join(f"{n} {name}" for name, n in sorted(changed.items()))
+    return f"{parts}, {added} audit events appended"
+
+
+def _renamed(item: dict[str, Any]) -> dict[str, Any]:
+    return {**item, "displayName": f"{item.get('displayName', '')} (renamed)"}
+
+
+def _toggled(item: dict[str, Any]) -> dict[str, Any]:
+    return {**item, "accountEnabled": not item.get("accountEnabled", True)}
+
+
+def _with_new_secret(item: dict[str, Any]) -> dict[str, Any]:
+    secret = {"keyId": guid(18, len(str(item))), "displayName": "rotated", "endDateTime": iso(NOW)}
+    return {**item, "passwordCredentials": [*(item.get("passwordCredentials") or []), secret]}
 
 
 @contextmanager
@@ -325,7 +382,13 @@ def emulator(fixture: dict[str, Any], latency_ms: int, in_process: bool) -> Iter
     if in_process:
         with Emulator(fixture, latency_ms=latency_ms, throttle=True, fixed_tokens=True) as local:
             clock = ReplyClock(local)
-            yield EmulatorHandle(local.url, lambda: _logged(local), clock.read, clock.reset)
+            yield EmulatorHandle(
+                local.url,
+                lambda: _logged(local),
+                clock.read,
+                clock.reset,
+                lambda fraction, seed: change_tenant(local, fraction, seed),
+            )
         return
     ours, theirs = multiprocessing.get_context("fork").Pipe()
     child = multiprocessing.get_context("fork").Process(
@@ -339,8 +402,12 @@ def emulator(fixture: dict[str, Any], latency_ms: int, in_process: bool) -> Iter
             ours.send(command)
             return ours.recv()
 
+        def change(fraction: float, seed: int) -> Any:
+            ours.send(("change", fraction, seed))
+            return ours.recv()
+
         yield EmulatorHandle(
-            url, lambda: ask("log"), lambda: ask("clock"), lambda: ask("reset_clock")
+            url, lambda: ask("log"), lambda: ask("clock"), lambda: ask("reset_clock"), change
         )
     finally:
         ours.send("stop")
@@ -518,24 +585,31 @@ def command_days(now: datetime) -> int:
 
 
 def run_command(served: Any, name: str, days: int, folder: Path) -> CommandRun:
+    """``snapshot`` and ``scan`` as a user runs them; ``incremental``: ``snapshot --since``
+    the file the ``snapshot`` run wrote (and its delta state), to a file of its own."""
     output = folder / f"{name}.json"
     executable = str(Path(sys.executable).with_name("maa-guard"))
     connection = ["--auth", "token", "--graph-endpoint", served.url, "--days", str(days)]
-    where = ["-o", str(output)] if name == "snapshot" else ["-o", f"json={output}"]
+    where = ["-o", str(output)] if name != "scan" else ["-o", f"json={output}"]
+    if name == "incremental":
+        where = ["snapshot", "--since", str(folder / "snapshot.json"), *where]
+    command = where[:3] if name == "incremental" else [name, where[0]]
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MAA_GUARD_")}
     environ.update(MAA_GUARD_ACCESS_TOKEN=COMMAND_TOKENS[name], NO_COLOR="1")
     time.sleep(1.2)  # Conditional Access: 1 request per second per tenant
     before = len(served.log())
     served.reset_clock()
     stdout = folder / f"{name}.stdout"
+    verb = [] if name == "incremental" else [name]
     measured = run_measured(
-        [executable, name, *where, *connection, "--quiet"], stdout, environ, folder
+        [executable, *verb, *where, *connection, "--quiet"], stdout, environ, folder
     )
     first, last = served.clock()
     stderr = stdout.with_name(stdout.name + ".stderr").read_text().strip()
     size = output.stat().st_size if output.exists() else 0
+    shown = {"snapshot": "FILE", "scan": "json=FILE", "incremental": "FILE FILE2"}[name]
     return CommandRun(
-        " ".join(["maa-guard", name, *where[:1], "FILE" if name == "snapshot" else "json=FILE"]),
+        " ".join(["maa-guard", *command, shown]),
         measured,
         first,
         last,
@@ -561,6 +635,12 @@ def main() -> None:
         help="requests per source before the naive run is extrapolated (0: run it all)",
     )
     parser.add_argument("--in-process", action="store_true", help="emulator in a thread")
+    parser.add_argument(
+        "--change",
+        type=float,
+        default=0.01,
+        help="share of objects changed before the incremental run (default 0.01)",
+    )
     args = parser.parse_args()
     counts = Counts.at(args.scale)
     tenant, fixture, built = build_fixture(counts)
@@ -573,7 +653,11 @@ def main() -> None:
         naive = run_naive(served.url, real.snapshot, tenant, args.naive_requests)
         days = command_days(datetime.now(timezone.utc))
         with tempfile.TemporaryDirectory(prefix="bench-collect-") as folder:
-            commands = [run_command(served, name, days, Path(folder)) for name in COMMAND_TOKENS]
+            commands = [
+                run_command(served, name, days, Path(folder)) for name in ("snapshot", "scan")
+            ]
+            changed = served.change(args.change, 7)
+            commands.append(run_command(served, "incremental", days, Path(folder)))
     seen = traffic(real_log)
     print_real(real, seen, tenant)
     bounds = lower_bounds(seen, latency)
@@ -581,6 +665,30 @@ def main() -> None:
     print_naive(real, naive)
     bound = max(bounds, key=lambda b: b.seconds)
     print_commands(commands, real, seen, bound, days)
+    print_incremental(commands[0], commands[2], changed, args.change)
+
+
+def print_incremental(first: CommandRun, second: CommandRun, changed: str, fraction: float) -> None:
+    print(
+        f"\nincremental: after the snapshot and scan runs, {fraction:.0%} changed in the emulator "
+        f"({changed}); then `maa-guard snapshot --since FILE -o FILE2`:"
+    )
+    print(f"  exit code:        {second.measured.returncode}; stderr: {second.stderr or '-'}")
+    ratio = second.measured.seconds / first.measured.seconds
+    print(
+        f"  wall time:        {second.measured.seconds:.2f} s / first snapshot "
+        f"{first.measured.seconds:.2f} s = {ratio:.2f}x (target <= 0.2x)"
+    )
+    for label, a, b in (
+        ("HTTP requests", second.seen.http_requests, first.seen.http_requests),
+        ("Graph calls", second.seen.graph_calls, first.seen.graph_calls),
+    ):
+        print(f"  {label + ':':<18}{a} / {b} = {a / b:.2f}x (target <= 0.2x)")
+    per_class = ", ".join(
+        f"{k} {second.seen.calls[k]}/{first.seen.calls.get(k, 0)}"
+        for k in sorted(second.seen.calls)
+    )
+    print(f"  calls per class:  {per_class} (incremental/first)")
 
 
 def print_tenant(tenant: Snapshot, counts: Counts, built: float, args: Any) -> None:

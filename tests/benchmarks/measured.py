@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -46,12 +47,18 @@ def run(command: list[str], stdout: Path, env: dict[str, str], cwd: Path) -> Mea
 def _main(report: str, stdout: str, command: list[str]) -> None:
     with open(stdout, "wb") as out, open(stdout + ".stderr", "wb") as err:
         started = time.monotonic()
-        child = subprocess.Popen(command, stdout=out, stderr=err)
+        # As run from a terminal: a benchmark started in the background ignores Ctrl-C, and
+        # asyncio.run only does its Ctrl-C work (with its cost) where Ctrl-C has its default.
+        child = subprocess.Popen(command, stdout=out, stderr=err, preexec_fn=_default_interrupt)
         _, status, usage = os.wait4(child.pid, 0)
         exited = time.monotonic()
         child.returncode = os.waitstatus_to_exitcode(status)
     figures = Measured(started, exited, child.returncode, usage.ru_maxrss)
     Path(report).write_text(json.dumps(asdict(figures)))
+
+
+def _default_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 if __name__ == "__main__":
