@@ -1,7 +1,7 @@
 """Pacing at Graph's budget: the identity reports counted from each request's reply for exactly
-the period, the other classes from the reply plus a margin, counting from the send when asked,
-and a 429 holding its class for its Retry-After, on an injected clock. The Graph client
-against the emulator's throttle: ``test_collect_throttle.py``."""
+the period, the other classes from the reply plus a margin, and a 429 holding its class for
+its Retry-After, on an injected clock. The Graph client against the emulator's throttle:
+``test_collect_throttle.py``."""
 
 from __future__ import annotations
 
@@ -45,38 +45,28 @@ class VirtualTime:
         await asyncio.sleep(0)
 
 
-def budgets_on(clock: VirtualTime, from_send: bool = False) -> Budgets:
-    counted = [EndpointClass.REPORTS] if from_send else []
-    return Budgets(clock=clock, sleep=clock.sleep, from_send=counted)
+def budgets_on(clock: VirtualTime) -> Budgets:
+    return Budgets(clock=clock, sleep=clock.sleep)
 
 
 async def send(
-    budgets: Budgets,
-    clock: VirtualTime,
-    request: Request,
-    *,
-    queued: float = 0.0,
-    latency: float = 0.0,
+    budgets: Budgets, clock: VirtualTime, request: Request, *, latency: float = 0.0
 ) -> float:
-    """One request through its slot: ``queued`` seconds waiting for a pooled connection, sent
-    (the moment is returned), answered ``latency`` seconds later."""
-    async with budgets.slot([request]) as sent:
-        await clock.sleep(queued)
+    """One request through its slot: sent (the moment is returned), answered ``latency``
+    seconds later."""
+    async with budgets.slot([request]):
         moment = clock.now
-        sent()
         await clock.sleep(latency)
     return moment
 
 
-def chain(
-    pages: int, *, latency: float = 0.0, first_queued: float = 0.0, from_send: bool = False
-) -> list[float]:
+def chain(pages: int, *, latency: float = 0.0) -> list[float]:
     """The send moments of a sequential nextLink chain of the sign-in report."""
     clock = VirtualTime()
-    budgets = budgets_on(clock, from_send)
+    budgets = budgets_on(clock)
 
     async def read() -> list[float]:
-        sends = [await send(budgets, clock, REPORT, queued=first_queued, latency=latency)]
+        sends = [await send(budgets, clock, REPORT, latency=latency)]
         for _ in range(pages - 1):
             sends.append(await send(budgets, clock, REPORT, latency=latency))
         return sends
@@ -99,35 +89,6 @@ def test_a_report_chain_sends_page_six_exactly_ten_seconds_after_page_ones_reply
     assert [round(b - a, 9) for a, b in zip(sends, sends[5:], strict=False)] == [10.05] * 16
 
 
-def test_counted_from_the_send_page_six_leaves_exactly_ten_seconds_after_page_one() -> None:
-    sends = chain(21, latency=0.05, from_send=True)
-    assert sends[5] - sends[0] == 10.0
-    assert [round(b - a, 9) for a, b in zip(sends, sends[5:], strict=False)] == [10.0] * 16
-
-
-def test_a_report_page_counts_from_its_send_not_from_its_booking() -> None:
-    """Counted from the send: page 1, booked at 0, waits 0.3 s for a pooled connection;
-    page 6 leaves exactly 10 s after it leaves (not 10 s after its booking, too early)."""
-    sends = chain(11, latency=0.05, first_queued=0.3, from_send=True)
-    assert sends[0] == 0.3
-    assert sends[5] == 10.3
-    assert [round(b - a, 9) for a, b in zip(sends, sends[5:], strict=False)] == [10.0] * 6
-
-
-def test_report_bookings_fill_the_window_from_their_booking_until_they_leave() -> None:
-    clock = VirtualTime()
-    budgets = budgets_on(clock, from_send=True)
-    costs = budgets.costs([REPORT])
-    tickets = [booked[1] for _ in range(5) if (booked := budgets.book(costs)) is not None]
-    assert len(tickets) == 5
-    assert budgets.book(costs) is None  # five waiting for a connection, none sent yet
-    clock.now = 0.5
-    budgets.sent(tickets[0])
-    booked = budgets.book(costs)
-    assert booked is not None
-    assert booked[0] == 10.0  # at 10.5: 10 s after the first send, nothing added
-
-
 def test_every_class_counts_by_its_own_rule() -> None:
     """A full window of each class sent at 0 and answered at 0.05: the next request of the
     reports leaves 10 s after the replies; of the others, the period and 0.25 s after them."""
@@ -146,8 +107,6 @@ def test_every_class_counts_by_its_own_rule() -> None:
             booked = budgets.book(costs)
             assert booked is not None
             tickets.append(booked[1])
-    for ticket in tickets:
-        budgets.sent(ticket)
     clock.now = 0.05
     for ticket in tickets:
         budgets.release(ticket)
@@ -164,24 +123,6 @@ def test_every_class_counts_by_its_own_rule() -> None:
     }
 
 
-def test_a_report_never_seen_leaving_counts_from_its_reply() -> None:
-    """Counted from the send, a transport that reports no send (a connection that failed
-    before it): counted from the reply, as the other classes are, without their margin."""
-    clock = VirtualTime()
-    budgets = budgets_on(clock, from_send=True)
-
-    async def unseen() -> None:
-        async with budgets.slot([REPORT]):
-            await clock.sleep(0.05)
-
-    async def read() -> float:
-        for _ in range(5):
-            await unseen()
-        return await send(budgets, clock, REPORT)
-
-    assert asyncio.run(read()) == 10.05
-
-
 # ---- a 429 holds its class -----------------------------------------------------------------
 
 
@@ -190,8 +131,7 @@ def test_after_a_429_with_retry_after_3_the_class_sends_nothing_for_3_seconds() 
     budgets = budgets_on(clock)
 
     async def run() -> dict[str, float]:
-        async with budgets.slot([REPORT]) as sent:
-            sent()
+        async with budgets.slot([REPORT]):
             await clock.sleep(0.05)
         budgets.hold([REPORT], 3.0)  # its answer: 429, Retry-After: 3
         return {

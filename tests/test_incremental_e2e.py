@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import io
 import json
 import re
 import uuid
@@ -41,6 +42,7 @@ from maa_guard.config import Settings
 from maa_guard.emulator import READER_TOKEN, Emulator, LoggedRequest, fixture_from_snapshot
 from maa_guard.errors import EXIT_USAGE, InputError
 from maa_guard.model import SourceState
+from maa_guard.scan.live import LiveOptions, collect_live_tracked
 from maa_guard.scan.pipeline import ScanRequest, demo_path, settings_for
 from maa_guard.scan.since import load_baseline, state_path, write_collected
 from maa_guard.snapshot import (
@@ -56,6 +58,7 @@ from maa_guard.snapshot import (
     SignInActivity,
     Snapshot,
     SourceStatus,
+    TenantInfo,
     User,
 )
 from maa_guard.snapshot.codec import encode
@@ -130,6 +133,7 @@ def collect_at(
     baseline: Baseline | None = None,
     days: int = DAYS,
     chosen: Settings = SETTINGS,
+    tenant_id: str = DEMO.tenant.id,
 ) -> Run:
     served = len(emulator.requests)
 
@@ -137,7 +141,7 @@ def collect_at(
         endpoint = resolve_endpoint("global", emulator.url)
         async with GraphClient(StaticTokenCredential(READER_TOKEN), endpoint, timeout=30) as client:
             collected = await collect_tracked(
-                client, chosen, days, baseline=baseline, now=moment, tenant_id=DEMO.tenant.id
+                client, chosen, days, baseline=baseline, now=moment, tenant_id=tenant_id
             )
             return collected, client.request_count
 
@@ -1363,3 +1367,64 @@ def test_scan_since_without_a_live_collection_is_a_usage_error(
     assert capsys.readouterr().err == (
         "error: --since builds on a live collection\nhint: add --auth or --graph-endpoint\n"
     )
+
+
+# ---- what cannot be shown to be this tenant's, and maa-guard's own copies --------------------
+
+
+def test_a_tenant_whose_id_cannot_be_read_is_read_again_in_full() -> None:
+    with serving() as (emulator, clock):
+        first = collect_at(emulator, T0).collected
+        for organization in list(emulator.tenant.collections["organization"]):
+            emulator.change.remove("organization", str(organization["id"]))
+        clock.moment = T1
+        second = collect_at(emulator, T1, baseline_of(first), tenant_id="").collected
+        full = collect_at(emulator, T1, tenant_id="").collected
+    assert (second.incremental, second.full_reason, second.snapshot.tenant.id) == (
+        False,
+        "this tenant's id could not be read to match the earlier one",
+        "",
+    )
+    assert_same(second, full)
+
+
+def live_options(url: str, kept: Path, own_copy: bool) -> LiveOptions:
+    return LiveOptions("token", "global", url, 30.0, DAYS, False, since=kept, own_copy=own_copy)
+
+
+def test_a_damaged_copy_of_its_own_is_replaced_by_a_full_collection(tmp_path: Path) -> None:
+    kept = tmp_path / "kept.json"
+    kept.write_text("", encoding="utf-8")  # killed between creating it and writing it
+    shown = io.StringIO()
+    environ = {"MAA_GUARD_ACCESS_TOKEN": READER_TOKEN}
+    with Emulator(FIXTURE, fixed_tokens=True, throttle=False) as emulator:
+        options = live_options(emulator.url, kept, own_copy=True)
+        collected = collect_live_tracked(options, SETTINGS, environ, shown)
+        with pytest.raises(InputError) as refused:
+            collect_live_tracked(live_options(emulator.url, kept, False), SETTINGS, environ)
+    assert collected.incremental is False
+    assert shown.getvalue().splitlines()[-1] == (
+        f"full collection: the kept copy could not be read ({refused.value.message})"
+    )
+    assert refused.value.message.startswith(f"{kept}: not valid JSON: ")
+
+
+def test_a_copy_of_its_own_of_another_tenant_is_replaced_and_a_named_one_refused(
+    tmp_path: Path,
+) -> None:
+    kept = tmp_path / "kept.json"
+    environ = {"MAA_GUARD_ACCESS_TOKEN": READER_TOKEN}
+    other = "00000000-0000-0000-0000-0000000000aa"
+    with serving() as (emulator, _):
+        first = collect_at(emulator, T0).collected
+        elsewhere = dataclasses.replace(first.snapshot, tenant=TenantInfo(other, "Elsewhere"))
+        write_collected(kept, dataclasses.replace(first, snapshot=elsewhere))
+        with pytest.raises(InputError) as refused:
+            collect_live_tracked(live_options(emulator.url, kept, False), SETTINGS, environ)
+        replaced = collect_live_tracked(
+            live_options(emulator.url, kept, True), SETTINGS, environ, io.StringIO()
+        )
+    assert refused.value.message == (
+        f"the earlier snapshot is of tenant {other}, not of this tenant {DEMO.tenant.id}"
+    )
+    assert (replaced.incremental, replaced.snapshot.tenant.id) == (False, DEMO.tenant.id)

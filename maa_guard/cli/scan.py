@@ -248,19 +248,19 @@ def _with_since(args: argparse.Namespace, request: ScanRequest) -> ScanRequest:
                 "--since builds on a live collection", "add --auth or --graph-endpoint"
             )
         return request
+    from maa_guard.scan.since import recorded_snapshot_path, state_path
+
     since = args.since
     if since is None and args.record:
-        from maa_guard.scan.since import recorded_snapshot_path
-
         connection = resolve_connection(args)
         endpoint = connection.graph_endpoint or connection.cloud
         tenant = os.environ.get("AZURE_TENANT_ID") or connection.tenant_id or ""
         since = recorded_snapshot_path(os.environ, endpoint, tenant)
     if since is None:
         return request
-    check_outputs(args, [since])
+    check_outputs(args, [since, state_path(since)])
     own = args.since is None
-    live = dataclasses.replace(request.live, since=since, keep_private=own)
+    live = dataclasses.replace(request.live, since=since, own_copy=own)
     return dataclasses.replace(request, live=live)
 
 

@@ -55,6 +55,11 @@ def batch_read(path: str, params: Mapping[str, str]) -> Read:
     return Read(path, tuple(params.items()), url)
 
 
+def odata_literal(text: str) -> str:
+    """An OData string literal: in single quotes, each quote doubled."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def query_text(params: Mapping[str, str]) -> str:
     """``$select=id,displayName&$top=999``: each value percent-encoded but OData's punctuation."""
     return "&".join(f"{name}={quote(value, safe=_KEPT)}" for name, value in params.items())

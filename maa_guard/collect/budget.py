@@ -22,17 +22,14 @@ Graph's clock less evenly), the identity reports (``EXACT_CLASSES``) with none: 
 activity report is one nextLink chain at 5 requests per 10 s on the critical path of a large
 collection, and each of its windows costs exactly the period and one round trip.
 
-Counting from the send instead (``from_send``; the client reports the moment a request's
-headers start on the socket, :meth:`Budgets.slot` hands out the callback, as a request can
-wait for a pooled connection after its booking) saves that round trip but is exact only
-while every request takes as long to reach Graph's admission as the one five before it.
-Against the emulator, a report chain read inside a full collection was answered 429 once
-per collection that way (its second page queued behind the collection's start-up, its
-seventh did not), and the 429's ``Retry-After`` of one second cost more than the round
-trips it saved; so it is not the default.
+Counting from the send instead would save that round trip, but Graph's admission is not at
+the send: against the emulator a report chain read inside a full collection, counted from the
+send, was answered 429 once per collection (one page delayed behind the collection's
+start-up, the page five after it not), and the 429's ``Retry-After`` cost more than the round
+trips saved.
 
-A booking not yet replied to (or, counting from the send, not yet sent) has no end: while such
-bookings fill a window no moment can be promised, and the caller waits for a reply (or a send).
+A booking not yet replied to has no end: while such bookings fill a window no moment can be
+promised, and the caller waits for a reply.
 
 A 429 holds its class (:meth:`Budgets.hold`): nothing more of it is sent until ``Retry-After``
 (or the client's back-off) has elapsed, even a request booked before the 429 arrived. A
@@ -82,10 +79,10 @@ EXACT_CLASSES: frozenset[EndpointClass] = frozenset({EndpointClass.REPORTS})
 
 @dataclass(slots=True)
 class Booking:
-    """``cost`` units booked to be sent at ``at``; counted until ``end`` + span.
+    """``cost`` units booked to be sent at ``at``; counted until ``end`` (the reply) + span.
 
-    ``end`` is the send or the reply, as the window counts (:attr:`SlidingWindow.from_send`),
-    and infinite until that moment is known.
+    ``end`` is infinite while the request is in flight: Graph admits it at some moment between
+    the send and the reply, so only the reply bounds when it leaves the server's window.
     """
 
     at: float
@@ -96,12 +93,11 @@ class Booking:
 @dataclass(slots=True)
 class SlidingWindow:
     """At most ``limit.capacity`` units in any ``period + margin`` seconds, each booking
-    counted from its send (``from_send``) or from its reply."""
+    counted until its reply."""
 
     limit: Limit
     clock: Clock = time.monotonic
     margin: float = MARGIN_SECONDS
-    from_send: bool = False
     booked: list[Booking] = field(default_factory=list)
     last: float = float("-inf")
     held_until: float = float("-inf")
@@ -141,18 +137,9 @@ class SlidingWindow:
         self.last = max(self.last, at)
         return booking
 
-    def sent(self, booking: Booking, when: float | None = None) -> None:
-        """The request left (again, if the pool resent it): counting from the send, its units
-        leave the window ``span`` seconds from the last send."""
-        if self.from_send:
-            booking.end = max(booking.at, self.clock() if when is None else when)
-
     def release(self, booking: Booking, when: float | None = None) -> None:
-        """The reply arrived (or the request was never sent): counting from the reply, or for
-        a request whose send was not seen, the units leave the window ``span`` seconds from
-        now."""
-        if not self.from_send or booking.end == float("inf"):
-            booking.end = max(booking.at, self.clock() if when is None else when)
+        """The reply arrived: the units leave the window ``span`` seconds from now."""
+        booking.end = max(booking.at, self.clock() if when is None else when)
 
     def hold(self, seconds: float) -> None:
         """Graph answered 429: nothing more is sent for ``seconds``."""
@@ -205,8 +192,6 @@ def resource_units(path: str, query: dict[str, str]) -> int:
 
 Request = tuple[str, dict[str, str]]  # path relative to the version root, query
 Ticket = list[tuple[SlidingWindow, Booking]]
-# Called by the transport at the moment the request leaves (see Budgets.slot).
-MarkSent = Callable[[], None]
 # How long a caller blocked by requests in flight waits before it looks again unasked.
 RECHECK_SECONDS = 1.0
 
@@ -220,18 +205,17 @@ class Budgets:
         clock: Clock = time.monotonic,
         margin: float = MARGIN_SECONDS,
         *,
-        from_send: Iterable[EndpointClass] = (),
         exact: Iterable[EndpointClass] = EXACT_CLASSES,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        """``margin`` widens the windows of the classes not in ``exact``; those counted from
-        the send (``from_send``) have none either. ``sleep`` waits on ``clock``'s time scale."""
+        """``margin`` widens the windows of the classes not in ``exact``. ``sleep`` waits on
+        ``clock``'s time scale."""
         chosen = limits or DOCUMENTED_LIMITS
-        counted, no_margin = frozenset(from_send), frozenset(exact) | frozenset(from_send)
+        no_margin = frozenset(exact)
         self._clock = clock
         self._sleep = sleep
         self._windows = {
-            kind: SlidingWindow(limit, clock, 0.0 if kind in no_margin else margin, kind in counted)
+            kind: SlidingWindow(limit, clock, 0.0 if kind in no_margin else margin)
             for kind, limit in chosen.items()
         }
         self._waiting: list[asyncio.Event] = []
@@ -266,13 +250,6 @@ class Budgets:
         ticket = [(self._windows[k], self._windows[k].book(c, at)) for k, c in costs.items()]
         return at - now, ticket
 
-    def sent(self, ticket: Ticket) -> None:
-        """A booked request left: the windows counted from the send start counting it."""
-        for window, booking in ticket:
-            window.sent(booking)
-        if any(window.from_send for window, _ in ticket):
-            self._wake()
-
     def release(self, ticket: Ticket) -> None:
         """The reply to a booked request arrived (or it was never sent)."""
         for window, booking in ticket:
@@ -285,11 +262,10 @@ class Budgets:
             self._windows[kind].hold(seconds)
 
     @asynccontextmanager
-    async def slot(self, requests: Sequence[Request]) -> AsyncIterator[MarkSent]:
-        """``async with budgets.slot(requests) as sent: send`` — the requests (one GET, or the
-        items of one ``$batch``) booked in one step and waited for once (and for as long as a
-        429 holds one of their classes); the transport calls ``sent()`` the moment they leave,
-        and the reply ends the slot."""
+    async def slot(self, requests: Sequence[Request]) -> AsyncIterator[None]:
+        """``async with budgets.slot(requests): send`` — the requests (one GET, or the items
+        of one ``$batch``) booked in one step and waited for once (and for as long as a 429
+        holds one of their classes), counted until the reply."""
         costs = self.costs(requests)
         while (booked := self.book(costs)) is None:
             await self._release_or_timeout()
@@ -298,7 +274,7 @@ class Budgets:
             while wait > 0:
                 await self._sleep(wait)
                 wait = max((w.held_until for w, _ in ticket), default=-math.inf) - self._clock()
-            yield lambda: self.sent(ticket)
+            yield
         finally:
             self.release(ticket)
 

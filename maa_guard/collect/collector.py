@@ -62,7 +62,7 @@ from maa_guard.collect.intune import (
     merge_audit_events,
 )
 from maa_guard.collect.tenant import (
-    MAX_SINCE_PAGES,
+    REPORT_READS_PER_WINDOW,
     SignInEvidence,
     collect_conditional_access,
     collect_sign_in_evidence,
@@ -174,9 +174,18 @@ async def collect_tracked(
     usable ``baseline`` (the earlier collection) only what changed since it is read."""
     moment = now or datetime.now(timezone.utc)
     window = collection_window(moment, window_days)
-    reason = "no earlier snapshot" if baseline is None else usable(baseline, moment, window)
+    if baseline is None:
+        reason: str | None = "no earlier snapshot"
+    else:
+        reason = usable(baseline, moment, window, __version__)
     plan = _Plan(True, baseline if reason is None else None, reason or "")
-    return await _collect(client, settings, window_days, moment, tenant_id, progress, plan)
+    collected = await _collect(client, settings, window_days, moment, tenant_id, progress, plan)
+    check_same_tenant(baseline, collected.snapshot.tenant.id)
+    if plan.baseline is None or collected.snapshot.tenant.id:
+        return collected
+    # What was taken forward cannot be shown to be this tenant's: read it all again.
+    unknown = _Plan(True, None, "this tenant's id could not be read to match the earlier one")
+    return await _collect(client, settings, window_days, moment, tenant_id, progress, unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +241,6 @@ async def _collect(
         )
     finally:
         tasks.cancel()
-    check_same_tenant(plan.baseline, tenant.id)
     sources = _sources(parts, settings, found)
     events = merge_audit_events(parts.audit.items, parts.history.items)
     merged = _with_exclusions(parts.policies.items, events, parts.sps.items)
@@ -279,7 +287,7 @@ Rbac = tuple[Outcome[RoleDefinition], Outcome[RoleAssignment]]
 
 
 @dataclass(frozen=True, slots=True)
-class _Extra:
+class _NextCollection:
     links: dict[str, str]
     categories: tuple[str, ...] | None
     notes: tuple[str, ...] = ()
@@ -293,7 +301,7 @@ async def _all_parts(
     tell: Progress,
     tasks: _Tasks,
     plan: _Plan,
-) -> tuple[_Parts, TenantInfo, str | None, _Extra]:
+) -> tuple[_Parts, TenantInfo, str | None, _NextCollection]:
     """Every source as a task of its own, each dependent one awaiting only its inputs."""
     baseline = plan.baseline
     # The sign-in report is the slowest chain (5 requests per 10 s): start it first.
@@ -338,14 +346,24 @@ async def _all_parts(
         sps,
         sign_ins,
     )
-    extra = _Extra({}, None)
-    if changes is not None:
-        tracked = await changes
-        links = {name: t.link for name, t in tracked.items() if t.link}
-        names = (await categories).names if categories is not None else None
-        refused = tuple(f"{t.collection}: {t.note}" for t in tracked.values() if t.note)
-        extra = _Extra(links, names, refused if baseline is not None else ())
+    extra = await _next_collection(changes, categories, baseline is not None)
     return parts, tenant.result(), found.property_name, extra
+
+
+async def _next_collection(
+    changes: Awaitable[dict[str, Tracked]] | None,
+    categories: Awaitable[Categories] | None,
+    built_on: bool,
+) -> _NextCollection:
+    """The delta links and history categories taken; the collections whose earlier delta link
+    Graph refused, when this one built on an earlier collection."""
+    if changes is None:
+        return _NextCollection({}, None)
+    tracked = await changes
+    links = {name: t.link for name, t in tracked.items() if t.link}
+    names = (await categories).names if categories is not None else None
+    refused = tuple(f"{t.collection}: {t.note}" for t in tracked.values() if t.note)
+    return _NextCollection(links, names, refused if built_on else ())
 
 
 async def _sign_in_evidence(
@@ -353,7 +371,7 @@ async def _sign_in_evidence(
 ) -> SignInEvidence:
     """The earlier rows moved forward by the sign-ins since, when the earlier snapshot read
     the report; else the report (or the sign-in log where the report fails)."""
-    if baseline is not None and not baseline.snapshot.sources["sign_in_activity"].reason:
+    if baseline is not None and not baseline.snapshot.source_state("sign_in_activity").reason:
         since = await sign_ins_since(client, baseline.snapshot.collected_at - AUDIT_OVERLAP)
         if since is not None:
             latest = moved_forward(earlier_sign_ins(baseline.snapshot), since)
@@ -377,7 +395,7 @@ class _Evidence:
         missing = unique(a for a in app_ids if a.lower() not in evidence.latest)
         if not missing:
             return evidence
-        if len(missing) <= MAX_SINCE_PAGES:
+        if len(missing) <= REPORT_READS_PER_WINDOW:
             try:
                 rows = await report_rows(client, missing)
                 return dataclasses.replace(evidence, latest={**evidence.latest, **rows})
@@ -387,9 +405,12 @@ class _Evidence:
 
 
 async def _reuse(changes: Awaitable[dict[str, Tracked]] | None, baseline: Baseline | None) -> Reuse:
-    if baseline is None or changes is None:
+    """Waited for by every directory read, even with nothing to take forward: a delta link
+    taken after an object was read would never report a change made in between."""
+    if changes is None:
         return Reuse()
-    return reuse_from(baseline.snapshot, await changes)
+    tracked = await changes
+    return Reuse() if baseline is None else reuse_from(baseline.snapshot, tracked)
 
 
 async def _window_events(

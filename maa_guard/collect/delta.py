@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from maa_guard.collect.endpoints import origin_of
 from maa_guard.collect.errors import GraphError
@@ -66,6 +67,8 @@ async def track(client: GraphClient, collection: str, earlier_link: str | None) 
             f"its delta link points to {elsewhere}, not to the Graph endpoint "
             f"{client.endpoint.origin}: not followed, read in full"
         )
+    elif not names_collection(earlier_link, collection):
+        note = f"its delta link is not one of {collection}/delta, read in full"
     else:
         try:
             changed, link = await _changes(client, collection, earlier_link)
@@ -73,6 +76,14 @@ async def track(client: GraphClient, collection: str, earlier_link: str | None) 
         except GraphError as error:
             note = f"its delta link was refused ({_why(error)}), read in full"
     return Tracked(collection, await _latest(client, collection), None, note)
+
+
+def names_collection(link: str, collection: str) -> bool:
+    """A link of this collection's delta function (a state file is input: a link swapped
+    between collections would report another collection's changes)."""
+    path = urlsplit(link).path.rstrip("/").lower().removesuffix("()")
+    name = collection.lower()
+    return path.endswith((f"/{name}/delta", f"/{name}/microsoft.graph.delta"))
 
 
 async def _changes(client: GraphClient, collection: str, link: str) -> tuple[frozenset[str], str]:

@@ -29,7 +29,7 @@ import httpx
 from kiota_http.middleware.options import RedirectHandlerOption, RetryHandlerOption
 from msgraph_core import APIVersion, GraphClientFactory  # type: ignore[import-untyped]
 
-from maa_guard.collect.budget import Budgets, Clock, MarkSent, Request
+from maa_guard.collect.budget import Budgets, Clock, Request
 from maa_guard.collect.endpoints import Endpoint, origin_of
 from maa_guard.collect.errors import (
     AuthenticationError,
@@ -331,14 +331,14 @@ class GraphClient:
         """The only place a request leaves: GET, or POST of a $batch body built above.
 
         Each attempt books its budget (the GET, or every item of the batch: ``charges``) in
-        one step, tells it the moment the request leaves, and holds it until the reply
-        arrives; a 429 holds the classes it names for its ``Retry-After``.
+        one step and holds it until the reply arrives; a 429 holds the classes it names for
+        its ``Retry-After``.
         """
         booked = charges if charges is not None else [(path, dict(query or {}))]
         for attempt in range(1, self._retry.max_attempts + 1):
-            async with self._budgets.slot(booked) as sent:
+            async with self._budgets.slot(booked):
                 self._check_deadline(path)
-                outcome = await self._attempt(url, path, batch, query, verbatim, sent)
+                outcome = await self._attempt(url, path, batch, query, verbatim)
             if isinstance(outcome, dict):
                 return outcome
             status, body, retry_after = outcome
@@ -355,7 +355,6 @@ class GraphClient:
         batch: JsonObject | None,
         query: Mapping[str, str] | None,
         verbatim: bool,
-        sent: MarkSent,
     ) -> JsonObject | tuple[int, JsonObject, float | None]:
         method = "GET" if batch is None else "POST"
         if not self.endpoint.same_origin(url):
@@ -378,7 +377,7 @@ class GraphClient:
                 params=None if verbatim else dict(query or {}),
                 headers=headers,
                 json=batch,
-                extensions={"kiota_request_options": _sdk_options(), "trace": _on_send(sent)},
+                extensions={"kiota_request_options": _sdk_options()},
             )
             content = await response.aread()
         except httpx.TransportError as error:
@@ -437,17 +436,6 @@ class GraphClient:
                     self._token_failure = failure
                     raise
             return self._token[0]
-
-
-def _on_send(sent: MarkSent) -> Callable[[str, Mapping[str, Any]], Awaitable[None]]:
-    """An httpcore ``trace`` hook: ``sent()`` when the request starts on its connection, after
-    any wait for a free connection in the pool (and again if the pool resends it)."""
-
-    async def trace(event: str, info: Mapping[str, Any]) -> None:
-        if event.endswith(".send_request_headers.started"):
-            sent()
-
-    return trace
 
 
 def _hand_over(guard: PageGuard, page: JsonObject, into: PageSink, release: bool) -> str | None:

@@ -15,9 +15,10 @@ and without change tracking) and Conditional Access in full, and for the rest:
 - sign-in activity: the earlier rows, moved forward by the service principal sign-ins since
   the earlier collection, and the report for apps it has no row for.
 
-The result equals a full collection of the tenant as it is (the property tests check this
-against random changes); the snapshot says which sources were taken forward in
-``Baseline``-free words: every source keeps its own status.
+The result equals a full collection of the tenant as it is for every change Graph's delta
+reports (the property tests check this against random changes); what it does not report (an
+owner or a federated credential added to an app) is caught by the full collection that a
+chain of incremental ones gets at least every 7 days (``FULL_EVERY``).
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ from maa_guard.collect.delta import DELTA_COLLECTIONS, Tracked
 from maa_guard.errors import InputError
 from maa_guard.model import SourceState
 from maa_guard.snapshot import (
+    SOURCES,
     AuditEvent,
     DirectoryObjectRef,
     Group,
     ServicePrincipal,
     Snapshot,
+    SourceStatus,
     User,
     Window,
 )
@@ -78,18 +81,32 @@ def check_same_tenant(baseline: Baseline | None, collected: str) -> None:
         raise OtherTenant(earlier, collected)
 
 
-def usable(baseline: Baseline, now: datetime, window: Window) -> str | None:
+def usable(baseline: Baseline, now: datetime, window: Window, version: str) -> str | None:
     """None when the baseline can be built on; else why the collection is read in full."""
     earlier = baseline.snapshot
-    broken = [name for name, s in earlier.sources.items() if not _clean(name, s.state, s.malformed)]
+    broken = [name for name in SOURCES if not _clean(name, earlier.source_state(name))]
     if broken:
         return f"the earlier snapshot is incomplete ({', '.join(sorted(broken))})"
+    if earlier.tool_version != version:
+        return f"the earlier snapshot was collected by maa-guard {earlier.tool_version}"
+    if not earlier.tenant.id:
+        return "the earlier snapshot names no tenant"
+    return _dates_unusable(baseline, now, window)
+
+
+def _dates_unusable(baseline: Baseline, now: datetime, window: Window) -> str | None:
+    earlier = baseline.snapshot
+    began, ended = earlier.window.start, earlier.window.end
+    if not began <= ended == earlier.collected_at or baseline.full_collected_at > ended:
+        return "the earlier snapshot's dates do not fit together"
     if now - baseline.full_collected_at > FULL_EVERY:
         return "the last full collection is more than 7 days old"
     if now < earlier.collected_at:
         return "the earlier snapshot is newer than this collection"
-    if window.start < earlier.window.start:
+    if window.start < began:
         return "this audit window reaches further back than the earlier one"
+    if window.start > audit_since(baseline):
+        return "the earlier collection ended before this audit window begins"
     return None
 
 
@@ -99,8 +116,9 @@ def usable(baseline: Baseline, now: datetime, window: Window) -> str | None:
 DERIVED_SOURCES = frozenset({"exclusions"})
 
 
-def _clean(name: str, state: SourceState, malformed: tuple[object, ...]) -> bool:
-    return (name in DERIVED_SOURCES or state is SourceState.COMPLETE) and not malformed
+def _clean(name: str, status: SourceStatus) -> bool:
+    complete = name in DERIVED_SOURCES or status.state is SourceState.COMPLETE
+    return complete and not status.malformed
 
 
 @dataclass(slots=True)

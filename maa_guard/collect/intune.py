@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
+from maa_guard.collect.batched import odata_literal
 from maa_guard.collect.common import (
     Decoded,
     Outcome,
@@ -297,7 +298,7 @@ async def collect_exclusion_history(
     if span.start >= span.end:
         return Outcome(())
     categories = categories or await exclusion_categories(client)
-    clauses = [f"category eq {_literal(c)}" for c in categories.names or ()] or [""]
+    clauses = [f"category eq {odata_literal(c)}" for c in categories.names or ()] or [""]
     outcome = await _audit_events(client, span, clauses)
     if outcome.status.state is not SourceState.COMPLETE:
         return outcome
@@ -341,13 +342,8 @@ async def _activity_types_of(client: GraphClient, categories: list[str]) -> list
 
 
 def _activity_types(category: str) -> str:
-    literal = quote(_literal(category), safe="'")
+    literal = quote(odata_literal(category), safe="'")
     return f"{AUDIT_EVENTS}/getAuditActivityTypes(category={literal})"
-
-
-def _literal(text: str) -> str:
-    """An OData string literal: in single quotes, each quote doubled."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _strings(body: dict[str, Any], path: str) -> list[str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from maa_guard.collect.batched import Answer, Read, query_text, read
+from maa_guard.collect.batched import Answer, Read, odata_literal, query_text, read
 from maa_guard.collect.common import (
     COMPLETE,
     Outcome,
@@ -151,20 +151,21 @@ async def collect_sign_in_evidence(client: GraphClient, window: Window) -> SignI
     return SignInEvidence(latest, COMPLETE)
 
 
-# The sign-ins since an earlier collection are worth reading while they fit in one window of
-# the reports budget; beyond that, the whole report costs no more.
-MAX_SINCE_PAGES = 5
+# Reads of the identity reports that fit in one window of their budget (5 per 10 s): the
+# sign-ins since an earlier collection, or the report's rows of apps one by one, are worth
+# reading while they fit; beyond that, the whole report costs no more.
+REPORT_READS_PER_WINDOW = 5
 
 
 async def sign_ins_since(client: GraphClient, since: datetime) -> dict[str, datetime] | None:
     """The latest app-only sign-in of each service principal that signed in since ``since``;
-    None when Graph refuses the read or it takes more than ``MAX_SINCE_PAGES`` pages."""
+    None when Graph refuses the read or it takes more than ``REPORT_READS_PER_WINDOW`` pages."""
     path = SIGN_INS
     guard = PageGuard(path)
     latest: dict[str, datetime] = {}
     try:
         page = await client.get(path, _sign_in_params(since))
-        for _ in range(MAX_SINCE_PAGES):
+        for _ in range(REPORT_READS_PER_WINDOW):
             rows, link = guard.accept(page)
             _latest_of(rows, latest)
             if link is None:
@@ -178,9 +179,10 @@ async def sign_ins_since(client: GraphClient, since: datetime) -> dict[str, date
 async def report_rows(client: GraphClient, app_ids: Sequence[str]) -> dict[str, datetime | None]:
     """The report's row of each app (``$filter=appId eq``), one read per app; an app without
     a row has no sign-in (None). Raises GraphError when a read fails."""
+    fields = f"id,appId,{_ACTIVITY}"
     paths = [
         f"{SP_ACTIVITY}?"
-        + query_text({"$select": f"id,appId,{_ACTIVITY}", "$filter": f"appId eq '{app_id}'"})
+        + query_text({"$select": fields, "$filter": f"appId eq {odata_literal(app_id)}"})
         for app_id in app_ids
     ]
     latest: dict[str, datetime | None] = {app_id.lower(): None for app_id in app_ids}

@@ -188,7 +188,7 @@ def _request(tenant: FleetTenant, options: FleetOptions) -> ScanRequest:
         tenant.days,
         quiet=True,
         since=kept,
-        keep_private=True,
+        own_copy=True,
     )
     return ScanRequest(None, False, tenant.config, flags, live)
 

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from maa_guard.config import Settings
-from maa_guard.errors import UsageError
+from maa_guard.errors import InputError, UsageError
 from maa_guard.scan.progress import progress_display
 from maa_guard.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from maa_guard.collect import GraphClient
     from maa_guard.collect.collector import Collected
+    from maa_guard.collect.incremental import Baseline
 
 DEFAULT_DAYS = 30
 DEMO_TIMEOUT = 60.0
@@ -37,7 +38,9 @@ class LiveOptions:
     quiet: bool = False
     # The earlier snapshot to build on and to replace (``--since``, or ``--record``'s own).
     since: Path | None = None
-    keep_private: bool = False  # ``since`` is maa-guard's own file: new ones are 0600
+    # ``since`` is maa-guard's own copy (scan and fleet --record, watch --scan): written 0600,
+    # and replaced by a full collection when it is damaged or of another tenant.
+    own_copy: bool = False
 
 
 def collect_live(
@@ -73,14 +76,13 @@ def collect_live_tracked(
     exists and has its delta state), and taking Graph's delta links for the next time."""
     from maa_guard.collect import GraphClient, build_credential, resolve_endpoint
     from maa_guard.collect.collector import collect_tracked_sync
-    from maa_guard.collect.incremental import Baseline, OtherTenant
-    from maa_guard.scan.since import load_baseline
+    from maa_guard.collect.incremental import OtherTenant
 
     if options.days < 1:
         raise UsageError("--days must be at least 1", "the audit window, in days (default 30)")
     endpoint = resolve_endpoint(options.cloud, options.graph_endpoint)
     credential = build_credential(options.auth, endpoint, environ)
-    baseline, why = load_baseline(options.since) if options.since else (None, "")
+    baseline, why = _baseline(options)
     out = stream or sys.stderr
 
     def run(earlier: Baseline | None) -> Collected:
@@ -97,7 +99,7 @@ def collect_live_tracked(
     try:
         collected = run(baseline)
     except OtherTenant:
-        if not options.keep_private:
+        if not options.own_copy:
             raise
         # maa-guard's own copy of another tenant (its credentials now reach another): replaced
         collected, why = run(None), "the kept snapshot was of another tenant"
@@ -106,6 +108,19 @@ def collect_live_tracked(
         for note in collected.notes:
             print(f"  {note}", file=out)
     return collected
+
+
+def _baseline(options: LiveOptions) -> tuple[Baseline | None, str]:
+    from maa_guard.scan.since import load_baseline
+
+    if options.since is None:
+        return None, ""
+    try:
+        return load_baseline(options.since)
+    except InputError as error:
+        if not options.own_copy:
+            raise
+        return None, f"the kept copy could not be read ({error.message})"
 
 
 def _how_collected(collected: Collected, since: Path, why: str) -> str:

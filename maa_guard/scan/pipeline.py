@@ -69,7 +69,7 @@ def _collect_since(
     from maa_guard.scan.since import write_collected
 
     collected = collect_live_tracked(live, settings, environ)
-    write_collected(since, collected, private=live.keep_private)
+    write_collected(since, collected, private=live.own_copy)
     return collected.snapshot
 
 

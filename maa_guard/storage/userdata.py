@@ -34,7 +34,9 @@ def create_private_file(path: Path) -> None:
     """Create ``path`` empty, 0600, its folder 0700 when the folder is new too, whatever the
     umask. An existing file or folder keeps its mode: its owner chose it (or an older
     maa-guard did). Raises OSError."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for folder in reversed((path.parent, *path.parent.parents)):
+        if not folder.exists():  # mkdir(parents=True) would give the new parents the umask's mode
+            folder.mkdir(mode=0o700, exist_ok=True)
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:

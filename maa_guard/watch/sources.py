@@ -85,7 +85,8 @@ def _collected(
 ) -> Snapshot:
     if kept is None:
         return collect_live(live, settings, environ)
-    collected = collect_live_tracked(dataclasses.replace(live, since=kept), settings, environ)
+    own = dataclasses.replace(live, since=kept, own_copy=True)
+    collected = collect_live_tracked(own, settings, environ)
     write_collected(kept, collected, private=True)
     return collected.snapshot
 
