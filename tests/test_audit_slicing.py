@@ -20,6 +20,7 @@ import pytest
 from builders import new_snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pages import pages_of_at_most
 
 from maa_guard.collect import GraphClient, StaticTokenCredential, resolve_endpoint
 from maa_guard.collect.budget import unlimited
@@ -33,7 +34,7 @@ from maa_guard.collect.intune import (
     history_span,
     time_slices,
 )
-from maa_guard.emulator import Emulator, LoggedRequest, fixture_from_snapshot, graphroles, odata
+from maa_guard.emulator import Emulator, LoggedRequest, fixture_from_snapshot, graphroles
 from maa_guard.model import SourceState
 from maa_guard.snapshot import AuditEvent, Window
 from maa_guard.snapshot.codec import format_datetime
@@ -53,14 +54,7 @@ ANCHOR = HISTORY.start + timedelta(days=1)
 
 @pytest.fixture(scope="module", autouse=True)
 def small_pages() -> Iterator[None]:
-    page_size = odata.page_size
-
-    def small_page(query: Any, endpoint_class: str) -> Any:
-        size = page_size(query, endpoint_class)
-        return min(size, PAGE) if isinstance(size, int) else size
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(odata, "page_size", small_page)
+    with pages_of_at_most(PAGE):
         yield
 
 

@@ -24,13 +24,14 @@ from typing import Any, NamedTuple
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pages import pages_of_at_most
 from test_codec_encode import DEMO_SHA256, GENERATED_SHA256, generated, sha256
 
 from maa_guard.collect import GraphClient, StaticTokenCredential, resolve_endpoint
 from maa_guard.collect.budget import unlimited
 from maa_guard.collect.common import Decoded, Problems, decode_all
 from maa_guard.collect.intune import AUDIT_EVENTS, AUDIT_FIELDS, collect_audit_events
-from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles, odata
+from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
 from maa_guard.model import SourceState
 from maa_guard.scan.pipeline import demo_path
 from maa_guard.snapshot import AuditEvent, MalformedItem, Snapshot, Window
@@ -243,14 +244,7 @@ PAGE = 40
 
 @pytest.fixture
 def small_pages() -> Iterator[None]:
-    page_size = odata.page_size
-
-    def small_page(query: Any, endpoint_class: str) -> Any:
-        size = page_size(query, endpoint_class)
-        return min(size, PAGE) if isinstance(size, int) else size
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(odata, "page_size", small_page)
+    with pages_of_at_most(PAGE):
         yield
 
 
