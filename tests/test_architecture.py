@@ -184,7 +184,7 @@ def test_only_the_command_line_and_the_demo_start_the_emulator() -> None:
         for module, edges in graph.items()
         if stage_of(module) != "emulator" and any(stage_of(t) == "emulator" for t in edges)
     }
-    assert importers <= {"maa_guard.scan.live"} | {m for m in graph if stage_of(m) == "cli"}
+    assert importers <= {"maa_guard.scan.served"} | {m for m in graph if stage_of(m) == "cli"}
 
 
 def test_nothing_imports_the_command_line() -> None:

@@ -20,7 +20,7 @@ from maa_guard.cli import main
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
 from maa_guard.emulator.authority import authority_for
 from maa_guard.model import SourceState
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot import SOURCES
 from maa_guard.snapshot.file import load_snapshot
 

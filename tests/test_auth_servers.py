@@ -28,7 +28,7 @@ from maa_guard.emulator.imds import (
     ManagedIdentityEndpoint,
     TokenRequest,
 )
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 
 DEMO = load_snapshot(demo_path("snapshot.json"))

@@ -28,7 +28,7 @@ from test_approval_support import APP_URL, Clock, running
 from maa_guard.cli import main
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
 from maa_guard.reporters.cilog import neutral_json, neutral_lines, neutral_xml
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 
 if sys.version_info >= (3, 11):

@@ -13,7 +13,7 @@ import pytest
 from builders import add_policy, approver_group, new_snapshot, set_source
 
 from maa_guard.cli import main
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 
 DEMO = demo_path("snapshot.json")
 

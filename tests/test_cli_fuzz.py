@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from maa_guard.cli import main
 from maa_guard.reporters import OutputFormat
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 
 DEMO = json.loads(demo_path("snapshot.json").read_text(encoding="utf-8"))
 HOSTILE = st.sampled_from(

@@ -1,8 +1,8 @@
 """The live commands end to end: the real CLI, credential and Graph stack against the emulator.
 
 ``snapshot`` and ``scan`` run against both emulator profiles (``tests/profiles.py``); ``scan
---demo`` serves the demo from the ``default`` profile, as ``maa_guard.scan.live.collect_demo``
-does.
+--demo`` serves the demo from the ``default`` profile in a process of its own
+(``maa_guard.scan.served``), as ``maa_guard.scan.live.collect_demo`` does.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -29,10 +29,11 @@ from profiles import PROFILES, VARIANT_NAMES, VARIANTS, Variant, as_served
 from maa_guard.cli import main
 from maa_guard.collect import AUTH_METHODS, CLOUDS
 from maa_guard.config import Settings
-from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
+from maa_guard.emulator import Emulator, LoggedRequest, fixture_from_snapshot, graphroles
+from maa_guard.emulator.recording import recording_clock
 from maa_guard.exclusions.provenance import UNTRUSTED
-from maa_guard.scan.live import collect_demo, recording_clock
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.live import collect_demo
+from maa_guard.scan.served import ServedRecording, demo_path, served_demo
 from maa_guard.snapshot.file import load_snapshot
 
 DEMO = load_snapshot(demo_path("snapshot.json"))
@@ -303,27 +304,32 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_scan_demo_collects_over_http_from_an_in_process_emulator(
+def test_scan_demo_collects_over_http_from_the_emulator_in_its_own_process(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    started: list[Emulator] = []
-    start = Emulator.start
+    served: list[tuple[ServedRecording, int, list[LoggedRequest]]] = []
+    close = ServedRecording.close
 
-    def recording_start(emulator: Emulator) -> Emulator:
-        started.append(emulator)
-        return start(emulator)
+    def logged_close(recording: ServedRecording) -> None:
+        served.append((recording, recording.process_id, recording.requests()))
+        close(recording)
 
-    monkeypatch.setattr(Emulator, "start", recording_start)
+    monkeypatch.setattr(ServedRecording, "close", logged_close)
     code = main(["scan", "--demo", "--format", "json"])
     out, err = capsys.readouterr()
-    (emulator,) = started
-    log = emulator.requests
+    ((recording, child, log),) = served
+    tenant = recording.tenant()
     audit = [parse_qs(r.query)["$filter"][0] for r in log if r.path.endswith("/auditEvents")]
     report = json.loads(out)
     assert (code, err) == (1, "")  # as before; the progress display shows on a terminal only
-    assert emulator.host == "127.0.0.1"
-    assert not emulator.fixed_tokens  # the demo reads with the random reader token
+    assert child != os.getpid()
+    assert (recording.recording, urlsplit(tenant.url).hostname) == (
+        demo_path("snapshot.json"),
+        "127.0.0.1",
+    )
+    assert tenant.reader_token != graphroles.READER_TOKEN  # random, not the fixture's name
+    assert recording.exit_code == 0  # ended with the command
     assert {(r.method, r.in_batch) for r in log} == {("GET", False), ("POST", False), ("GET", True)}
     assert {r.path for r in log if r.method == "POST"} == {"/beta/$batch"}
     assert {r.status for r in log} == {200, 404}  # 404: the deleted Win32 Packager's appId
@@ -343,9 +349,10 @@ def _rows(rendered: str) -> list[str]:
 
 def test_demo_progress_shows_on_a_terminal_unless_quiet() -> None:
     terminal, pipe, quiet = Terminal(), io.StringIO(), Terminal()
-    collect_demo(DEMO, Settings(), {}, stream=terminal)
-    collect_demo(DEMO, Settings(), {}, stream=pipe)
-    collect_demo(DEMO, Settings(), {}, stream=quiet, quiet=True)
+    with served_demo() as served:
+        collect_demo(served, Settings(), {}, stream=terminal)
+        collect_demo(served, Settings(), {}, stream=pipe)
+        collect_demo(served, Settings(), {}, stream=quiet, quiet=True)
     assert _rows(terminal.getvalue()) == DEMO_ROWS
     assert (pipe.getvalue(), quiet.getvalue()) == ("", "")
 

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from maa_guard.model import ExclusionSource, SourceState
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot import SOURCES, Snapshot
 from maa_guard.snapshot.codec import encode
 from maa_guard.snapshot.file import load_snapshot, parse_snapshot, snapshot_to_json

@@ -19,7 +19,7 @@ from maa_guard.collect import (
 from maa_guard.collect.budget import unlimited
 from maa_guard.collect.graph import RetryPolicy
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 
 T = TypeVar("T")

@@ -18,7 +18,7 @@ from maa_guard.collect import GraphClient, StaticTokenCredential, collect, resol
 from maa_guard.config import Settings
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
 from maa_guard.model import SourceState
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot import ApprovalRequest, Snapshot, SourceStatus
 from maa_guard.snapshot.file import load_snapshot
 

@@ -36,8 +36,8 @@ from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles, odat
 from maa_guard.emulator.faults import Faults, route_matches
 from maa_guard.model import SourceState
 from maa_guard.scan.live import LiveOptions, collect_live
-from maa_guard.scan.pipeline import demo_path
 from maa_guard.scan.progress import plain_progress, progress_display, rich_progress
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot import SOURCES, Snapshot, SourceStatus
 from maa_guard.snapshot.codec import encode
 from maa_guard.snapshot.file import load_snapshot

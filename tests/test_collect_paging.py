@@ -26,7 +26,7 @@ from maa_guard.collect.graph import MAX_RESTARTS
 from maa_guard.config import Settings
 from maa_guard.emulator import Emulator, LoggedRequest, fixture_from_snapshot, graphroles, odata
 from maa_guard.model import SourceState
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot import SOURCES, Snapshot, SourceStatus
 from maa_guard.snapshot.codec import encode
 from maa_guard.snapshot.file import load_snapshot

@@ -3,10 +3,10 @@
 The exact set of failing findings is written out below, so any change to the demo data or to a
 check's semantics shows up here and is reviewed rather than slipping through. Each holds for
 the recorded snapshot and for what ``scan --demo`` evaluates: the same tenant collected live
-from the in-process emulator over HTTP (``maa_guard.scan.live.collect_demo``, the emulator's
-``default`` profile). The same tenant collected the same way from the ``published`` profile
-(what Microsoft's Graph returns), without and with ``graph.trust_declared_exclusions``, gives
-the exact outcomes written out after them.
+from the emulator over HTTP (``maa_guard.scan.live.collect_demo``, the emulator's ``default``
+profile, in a process of its own). The same tenant collected the same way from the
+``published`` profile (what Microsoft's Graph returns), without and with
+``graph.trust_declared_exclusions``, gives the exact outcomes written out after them.
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ from maa_guard.checks import all_checks
 from maa_guard.collect import GraphClient, StaticTokenCredential, collect_sync, resolve_endpoint
 from maa_guard.config import Settings, find_config_file, load_settings
 from maa_guard.emulator import Emulator, fixture_from_snapshot
+from maa_guard.emulator.recording import recording_clock
 from maa_guard.evaluate.engine import ScanResult, evaluate
 from maa_guard.exclusions import exclusions_from_audit_events
 from maa_guard.model import ExclusionSource, SourceState, Status
-from maa_guard.scan.live import DEFAULT_DAYS, collect_demo, recording_clock
+from maa_guard.scan.live import DEFAULT_DAYS, collect_demo
+from maa_guard.scan.served import served_demo
 from maa_guard.snapshot import SCHEMA_VERSION, SOURCES, Snapshot, SourceStatus
 from maa_guard.snapshot.file import load_snapshot
 
@@ -149,8 +151,9 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="module")
-def live_snapshot(snapshot: Snapshot, settings: Settings) -> Snapshot:
-    return collect_demo(snapshot, settings, {}, quiet=True)
+def live_snapshot(settings: Settings) -> Snapshot:
+    with served_demo() as served:
+        return collect_demo(served, settings, {}, quiet=True)
 
 
 def _evaluate(snapshot: Snapshot, settings: Settings) -> ScanResult:

@@ -78,7 +78,7 @@ from test_history_helpers import NO_POSTGRES, POSTGRES_URL, postgres_schema
 
 from maa_guard.cli import build_parser
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 
 REPO = Path(__file__).resolve().parent.parent

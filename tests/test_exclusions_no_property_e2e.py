@@ -21,7 +21,7 @@ from maa_guard.cli import main
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
 from maa_guard.exclusions.draft import load_draft
 from maa_guard.review import review_from_json
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 
 DEMO = load_snapshot(demo_path("snapshot.json"))

@@ -26,7 +26,7 @@ from maa_guard.evaluate.engine import ScanResult, evaluate
 from maa_guard.exclusions.provenance import TRUSTED, UNTRUSTED
 from maa_guard.gate.decision import exit_code
 from maa_guard.model import SourceState
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot import SOURCES, Snapshot, SourceStatus
 
 RULES = tuple(f"MAA40{n}" for n in range(1, 10))

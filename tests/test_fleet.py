@@ -20,7 +20,7 @@ from maa_guard.errors import ConfigError, UsageError
 from maa_guard.fleet.report import FleetRun, render_html, render_table
 from maa_guard.fleet.run import TenantOutcome, fleet_exit_code
 from maa_guard.fleet.tenants import FleetTenant, load_tenants, parse_shard, shard_of
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 
 DEMO = load_snapshot(demo_path("snapshot.json"))

@@ -18,7 +18,7 @@ import pytest
 from maa_guard.cli import main
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
 from maa_guard.history import open_history
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 
 CONTOSO = "4c8e2f1a-7b3d-4e59-a1c6-9d0f2b7e3a58"

@@ -16,7 +16,7 @@ from maa_guard.config import Settings
 from maa_guard.evaluate.engine import ScanResult, evaluate, fingerprint
 from maa_guard.gate.decision import exit_code, gating_failures
 from maa_guard.model import Finding, Resource, Severity, Status, Suppression
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 
 DEMO = load_snapshot(demo_path("snapshot.json"))

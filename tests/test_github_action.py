@@ -24,7 +24,7 @@ import pytest
 
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
 from maa_guard.emulator.authority import authority_for
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 
 yaml = pytest.importorskip("yaml")

@@ -28,7 +28,8 @@ from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
 from maa_guard.impact.compute import compute_impact
 from maa_guard.impact.render_json import document
 from maa_guard.model import SourceState
-from maa_guard.scan.pipeline import ScanRequest, demo_path, settings_for
+from maa_guard.scan.pipeline import ScanRequest, settings_for
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot import SourceStatus, Window
 from maa_guard.snapshot.codec import parse_datetime
 from maa_guard.snapshot.file import load_snapshot

@@ -43,7 +43,8 @@ from maa_guard.emulator import READER_TOKEN, Emulator, LoggedRequest, fixture_fr
 from maa_guard.errors import EXIT_USAGE, InputError
 from maa_guard.model import SourceState
 from maa_guard.scan.live import LiveOptions, collect_live_tracked
-from maa_guard.scan.pipeline import ScanRequest, demo_path, settings_for
+from maa_guard.scan.pipeline import ScanRequest, settings_for
+from maa_guard.scan.served import demo_path
 from maa_guard.scan.since import load_baseline, state_path, write_collected
 from maa_guard.snapshot import (
     Application,

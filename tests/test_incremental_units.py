@@ -12,7 +12,7 @@ from maa_guard.collect.apps import APP_FIELDS, SP_FIELDS
 from maa_guard.collect.delta import TRACKED_PROPERTIES, names_collection
 from maa_guard.collect.directory import GROUP_FIELDS, USER_FIELDS
 from maa_guard.collect.incremental import AUDIT_OVERLAP, Baseline, usable
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot import TenantInfo, Window
 from maa_guard.snapshot.file import load_snapshot
 

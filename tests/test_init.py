@@ -28,7 +28,7 @@ from maa_guard.config import (
     load_settings,
 )
 from maa_guard.emulator import Emulator, fixture_from_snapshot
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 from maa_guard.watch.config import WatchConfig, load_watch_config
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from maa_guard.cli import main
 from maa_guard.errors import EXIT_USAGE
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.storage.jsontext import MAX_DEPTH
 
 FEW = settings(

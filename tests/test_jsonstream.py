@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maa_guard.errors import InputError
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot, parse_snapshot
 from maa_guard.snapshot.jsonstream import Items, JsonStream, StreamError
 

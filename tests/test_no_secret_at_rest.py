@@ -21,7 +21,7 @@ import pytest
 
 from maa_guard.cli import main
 from maa_guard.emulator import READER_TOKEN, Emulator, fixture_from_snapshot
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.codec import encode
 from maa_guard.snapshot.file import load_snapshot, snapshot_to_json
 

@@ -22,7 +22,7 @@ import pytest
 from maa_guard.cli import main
 from maa_guard.emulator import READER_TOKEN, Emulator, fixture_from_snapshot
 from maa_guard.errors import EXIT_USAGE, OutputError
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 from maa_guard.storage.files import write_all_atomically
 

@@ -27,7 +27,7 @@ from test_watch_support import fixture as watch_fixture
 from maa_guard.cli import main
 from maa_guard.cli.options import OUTPUT_FORMATS, SUFFIX_FORMATS, parse_outputs
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 from maa_guard.storage.files import INPUT_HINT, KIND_HINT
 

@@ -27,7 +27,7 @@ from test_watch_receivers import Receiver
 
 from maa_guard.cli import main
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.codec import format_datetime
 from maa_guard.snapshot.file import load_snapshot
 

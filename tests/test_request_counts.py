@@ -21,9 +21,9 @@ from maa_guard.cli import main
 from maa_guard.collect import GraphClient, StaticTokenCredential, resolve_endpoint
 from maa_guard.config import Settings
 from maa_guard.emulator import READER_TOKEN, Emulator, LoggedRequest, fixture_from_snapshot
+from maa_guard.emulator.recording import recording_clock
 from maa_guard.review.collect import collect_for_review
-from maa_guard.scan.live import recording_clock
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import ServedRecording, demo_path
 from maa_guard.snapshot.file import load_snapshot
 
 
@@ -46,17 +46,19 @@ def cost(log: list[LoggedRequest]) -> Cost:
 
 
 def demo_cost(monkeypatch: pytest.MonkeyPatch, arguments: list[str]) -> tuple[int, Cost]:
-    started: list[Emulator] = []
-    start = Emulator.start
+    """``maa-guard ARGUMENTS``' exit code, and the cost in the log of the emulator serving the
+    demo, taken just before the command ends it."""
+    logs: list[list[LoggedRequest]] = []
+    close = ServedRecording.close
 
-    def recording_start(emulator: Emulator) -> Emulator:
-        started.append(emulator)
-        return start(emulator)
+    def logged_close(served: ServedRecording) -> None:
+        logs.append(served.requests())
+        close(served)
 
-    monkeypatch.setattr(Emulator, "start", recording_start)
+    monkeypatch.setattr(ServedRecording, "close", logged_close)
     code = main(arguments)
-    (emulator,) = started
-    return code, cost(emulator.requests)
+    (log,) = logs
+    return code, cost(log)
 
 
 DEMO_COST = Cost(http_requests=31, batches=16, graph_calls=135, audit_reads=2)

@@ -39,7 +39,7 @@ from maa_guard.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from maa_guard.model import SourceState
 from maa_guard.review import review_app
 from maa_guard.review.collect import collect_for_review
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot import Snapshot
 from maa_guard.snapshot.file import load_snapshot, parse_snapshot
 

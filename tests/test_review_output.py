@@ -26,7 +26,7 @@ from maa_guard.review import (
     review_to_markdown,
     review_to_terminal,
 )
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

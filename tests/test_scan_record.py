@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from maa_guard.cli import main
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 
 DEMO_TENANT = "4c8e2f1a-7b3d-4e59-a1c6-9d0f2b7e3a58"
 

@@ -33,7 +33,7 @@ from maa_guard.collect.common import Decoded, Problems, decode_all
 from maa_guard.collect.intune import AUDIT_EVENTS, AUDIT_FIELDS, collect_audit_events
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
 from maa_guard.model import SourceState
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot import AuditEvent, MalformedItem, Snapshot, Window
 from maa_guard.snapshot.codec import encode, format_datetime, indented_json
 from maa_guard.snapshot.file import (

@@ -18,7 +18,7 @@ from maa_guard.cli import main
 from maa_guard.emulator import READER_TOKEN, Emulator, fixture_from_snapshot
 from maa_guard.errors import EXIT_USAGE, InputError
 from maa_guard.history import open_history
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 from maa_guard.storage.statefile import CHANGE_WORKFLOW_TABLES
 from maa_guard.watch.state import WatchStore

@@ -26,7 +26,7 @@ from test_watch_support import (
 
 from maa_guard import cli
 from maa_guard.emulator import Emulator, fixture_from_snapshot
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 from maa_guard.watch.state import WatchStore
 

@@ -6,6 +6,8 @@ The handler resolves the input, reviews the app, renders, and exits by the verdi
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
 import shutil
 import sys
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from maa_guard.config import Settings
     from maa_guard.review.model import Review
     from maa_guard.scan.pipeline import ScanRequest
+    from maa_guard.scan.served import ServedRecording
 
 
 def add_commands(commands: SubParsers, common: argparse.ArgumentParser) -> None:
@@ -63,12 +66,19 @@ def add_commands(commands: SubParsers, common: argparse.ArgumentParser) -> None:
 
 def run_review(args: argparse.Namespace) -> int:
     """Exit 0 for ok, 1 for needs-hardening or do-not-exclude, 3 when incomplete."""
+    from maa_guard.scan.served import demo_served_if
+
+    with demo_served_if(args.demo) as served:
+        return _run_review(args, served)
+
+
+def _run_review(args: argparse.Namespace, served: ServedRecording | None) -> int:
     from maa_guard.scan.pipeline import settings_for
 
     formats = OUTPUT_FORMATS["review"]
     outputs = output_files(args, formats)
     check_outputs(args, [output.path for output in outputs])
-    request = scan_request(args)
+    request = dataclasses.replace(scan_request(args), served=served)
     chosen = stdout_format(args, formats)
     settings = settings_for(request, os.environ, Path.cwd())
     review = _review(request, args.app, settings, tuple(args.policy))
@@ -82,7 +92,8 @@ def _review(
     request: ScanRequest, app_ref: str, settings: Settings, policies: tuple[str, ...]
 ) -> Review:
     from maa_guard.review import review_app
-    from maa_guard.scan.pipeline import demo_path, snapshot_for
+    from maa_guard.scan.pipeline import snapshot_for
+    from maa_guard.scan.served import demo_path, served_demo
     from maa_guard.snapshot.file import load_snapshot
 
     inputs = [request.demo, request.snapshot is not None, request.live is not None]
@@ -98,9 +109,11 @@ def _review(
 
     if request.live is None:
         recorded = load_snapshot(demo_path("snapshot.json"))
-        snapshot = collect_demo_for_review(
-            recorded, app_ref, settings, os.environ, quiet=request.quiet
-        )
+        with contextlib.ExitStack() as stack:
+            served = request.served or stack.enter_context(served_demo())
+            snapshot = collect_demo_for_review(
+                recorded, served, app_ref, settings, os.environ, quiet=request.quiet
+            )
     else:
         snapshot = collect_live_for_review(request.live, app_ref, settings, os.environ)
     # The app was resolved while collecting; the snapshot holds its service principal alone.

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from maa_guard.history import HistoryRecorder
     from maa_guard.reporters import OutputFormat, RenderOptions
     from maa_guard.scan.pipeline import ScanRequest
+    from maa_guard.scan.served import ServedRecording
 
 STATUSES = ("fail", "error", "pass", "skipped")
 
@@ -190,6 +191,13 @@ def _add_live_commands(commands: SubParsers, common: argparse.ArgumentParser) ->
 
 
 def run_scan(args: argparse.Namespace) -> int:
+    from maa_guard.scan.served import demo_served_if
+
+    with demo_served_if(args.demo) as served:
+        return _run_scan(args, served)
+
+
+def _run_scan(args: argparse.Namespace, served: ServedRecording | None) -> int:
     from maa_guard.cli.output import say_written
     from maa_guard.evaluate.engine import displayed
     from maa_guard.gate.decision import exit_code
@@ -211,7 +219,7 @@ def run_scan(args: argparse.Namespace) -> int:
         "skip_rules": args.skip_rule,
         "baseline": args.baseline,
     }
-    request = _with_since(args, scan_request(args, flags))
+    request = dataclasses.replace(_with_since(args, scan_request(args, flags)), served=served)
     result = scan(request, os.environ, Path.cwd(), date.today())
     chosen = stdout_format(args, formats)
     shown = displayed(result, display)  # what is shown; `result` decides

@@ -1,7 +1,8 @@
 """A loopback Microsoft Graph emulator with Intune Multi Admin Approval semantics.
 
 Independent of the client: imports only ``snapshot``, ``model`` and ``errors``. Only ``cli``,
-the demo (``scan.live``) and the tests import it.
+the demo's own process (``emulator.recording``, started by ``scan.served``) and the tests
+import it.
 
 ``with Emulator(fixture) as emulator:`` serves the fixture (see ``docs/emulator-fixture.md``) on
 ``emulator.url``; ``Emulator(fixture, profile="published")`` serves what Microsoft's Graph

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from maa_guard import __version__
 from maa_guard.collect.apps import collect_one_app, one_app_reads
@@ -63,6 +63,9 @@ from maa_guard.snapshot import (
     TenantInfo,
     Window,
 )
+
+if TYPE_CHECKING:
+    from maa_guard.scan.served import ServedRecording
 
 T = TypeVar("T")
 
@@ -281,23 +284,25 @@ def collect_live_for_review(
 
 
 def collect_demo_for_review(
-    recorded: Snapshot, app_ref: str, settings: Settings, environ: Mapping[str, str], quiet: bool
+    recorded: Snapshot,
+    served: ServedRecording,
+    app_ref: str,
+    settings: Settings,
+    environ: Mapping[str, str],
+    quiet: bool,
 ) -> Snapshot:
-    """As ``live.collect_demo``, for one app: the recorded tenant served in-process and read
-    live, dated ``recorded.collected_at``; the progress display shows on a terminal only.
+    """As ``live.collect_demo``, for one app: ``recorded`` as ``served`` by the emulator, read
+    live and dated as the recording; the progress display shows on a terminal only.
 
     APP is looked up in the recording first, as offline (a name it does not hold gets the
     offline hint, or a close name suggested), then read by its appId from the tenant served."""
     app_id = find_app(recorded, app_ref).app_id
-    with (
-        recorded_graph(recorded) as client_factory,
-        review_progress(sys.stderr, environ, quiet, plain=False) as progress,
-    ):
+    with review_progress(sys.stderr, environ, quiet, plain=False) as progress:
         return collect_for_review_sync(
-            client_factory,
+            recorded_graph(served),
             app_id,
             settings,
             DEFAULT_DAYS,
-            now=recorded.collected_at,
+            now=served.tenant().collected_at,
             progress=progress,
         )

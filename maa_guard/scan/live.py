@@ -1,15 +1,13 @@
 """Live collection as the commands use it: endpoint, credential, collector, progress, tokens,
-and the demo tenant collected live from the in-process emulator."""
+and the demo tenant collected live from the emulator serving it."""
 
 from __future__ import annotations
 
 import base64
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -22,10 +20,10 @@ if TYPE_CHECKING:
     from maa_guard.collect import GraphClient
     from maa_guard.collect.collector import Collected
     from maa_guard.collect.incremental import Baseline
+    from maa_guard.scan.served import ServedRecording
 
 DEFAULT_DAYS = 30
 DEMO_TIMEOUT = 60.0
-_ACTIVE_REQUESTS = frozenset({"needsApproval", "approved"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,55 +128,42 @@ def _how_collected(collected: Collected, since: Path, why: str) -> str:
 
 
 def collect_demo(
-    recorded: Snapshot,
+    served: ServedRecording,
     settings: Settings,
     environ: Mapping[str, str],
     stream: TextIO | None = None,
     quiet: bool = False,
 ) -> Snapshot:
-    """The live path against a recorded tenant (the bundled demo): the emulator serves it
-    in-process on 127.0.0.1 and the collector reads it over HTTP with the emulator's
-    app-only reader token (random for this run). The progress display shows on a terminal only.
+    """The live path against a recorded tenant (the bundled demo): the emulator serves it on
+    127.0.0.1 from a process of its own (:class:`ServedRecording`) and the collector reads it
+    over HTTP with the emulator's app-only reader token (random for this run). The progress
+    display shows on a terminal only.
 
-    A recording keeps its time: the collection is dated ``recorded.collected_at`` (so ages,
-    expiries and review dates give the recorded results), and the emulator's clock is held
-    where no request the recording shows active has expired yet.
+    A recording keeps its time: the collection is dated as the recording (so ages, expiries and
+    review dates give the recorded results), and the emulator's clock is held where no request
+    the recording shows active has expired yet.
     """
     from maa_guard.collect import collect_sync
 
-    with (
-        recorded_graph(recorded) as client_factory,
-        progress_display(stream or sys.stderr, environ, quiet, plain=False) as progress,
-    ):
+    with progress_display(stream or sys.stderr, environ, quiet, plain=False) as progress:
         return collect_sync(
-            client_factory, settings, DEFAULT_DAYS, now=recorded.collected_at, progress=progress
+            recorded_graph(served),
+            settings,
+            DEFAULT_DAYS,
+            now=served.tenant().collected_at,
+            progress=progress,
         )
 
 
-@contextmanager
-def recorded_graph(recorded: Snapshot) -> Iterator[Callable[[], GraphClient]]:
-    """A recorded tenant served by the emulator in-process on 127.0.0.1, on the recording's
-    clock (:func:`recording_clock`): a factory of Graph clients reading it with the emulator's
-    app-only reader token (random for this run)."""
+def recorded_graph(served: ServedRecording) -> Callable[[], GraphClient]:
+    """A factory of Graph clients reading the served recording with the emulator's app-only
+    reader token; waits until the emulator listens."""
     from maa_guard.collect import GraphClient, StaticTokenCredential, resolve_endpoint
-    from maa_guard.emulator import Emulator, fixture_from_snapshot
 
-    held = recording_clock(recorded)
-    with Emulator(fixture_from_snapshot(recorded), now=lambda: held) as emulator:
-        endpoint = resolve_endpoint("global", emulator.url)
-        credential = StaticTokenCredential(emulator.reader_token)
-        yield lambda: GraphClient(credential, endpoint, timeout=DEMO_TIMEOUT)
-
-
-def recording_clock(recorded: Snapshot) -> datetime:
-    """The recording's collection time, or just before the first expiry of a request it
-    shows active (an approved request past its expiry), whichever is earlier."""
-    expiries = [
-        request.expiration_date_time - timedelta(seconds=1)
-        for request in recorded.approval_requests
-        if request.status in _ACTIVE_REQUESTS and request.expiration_date_time is not None
-    ]
-    return min([recorded.collected_at, *expiries])
+    tenant = served.tenant()
+    endpoint = resolve_endpoint("global", tenant.url)
+    credential = StaticTokenCredential(tenant.reader_token)
+    return lambda: GraphClient(credential, endpoint, timeout=DEMO_TIMEOUT)
 
 
 def token_roles(access_token: str) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from maa_guard.evaluate.engine import ScanResult, evaluate
 from maa_guard.gate.baseline import load_baseline
 from maa_guard.reporters import OutputFormat, RenderOptions, render_chunks
 from maa_guard.scan.live import LiveOptions, collect_demo, collect_live
+from maa_guard.scan.served import ServedRecording, demo_path, served_demo
 from maa_guard.snapshot import Snapshot
 from maa_guard.snapshot.file import load_snapshot
 from maa_guard.snapshot.gcpause import paused_gc
@@ -32,10 +32,7 @@ class ScanRequest:
     flags: Mapping[str, Any]
     live: LiveOptions | None = None
     quiet: bool = False  # no progress display for --demo
-
-
-def demo_path(name: str) -> Path:
-    return Path(str(resources.files("maa_guard") / "data" / "demo" / name))
+    served: ServedRecording | None = None  # --demo: the demo tenant, served since the start
 
 
 def snapshot_for(request: ScanRequest, settings: Settings, environ: Mapping[str, str]) -> Snapshot:
@@ -45,9 +42,11 @@ def snapshot_for(request: ScanRequest, settings: Settings, environ: Mapping[str,
             "--demo, --snapshot and live collection (--auth, --graph-endpoint) exclude each other",
             "choose one input",
         )
+    if request.demo and request.served is not None:
+        return collect_demo(request.served, settings, environ, quiet=request.quiet)
     if request.demo:
-        recorded = load_snapshot(demo_path("snapshot.json"))
-        return collect_demo(recorded, settings, environ, quiet=request.quiet)
+        with served_demo() as served:
+            return collect_demo(served, settings, environ, quiet=request.quiet)
     if request.live is not None and request.live.since is not None:
         return _collect_since(request.live, settings, environ, request.live.since)
     if request.live is not None:

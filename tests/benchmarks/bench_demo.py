@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 
 from maa_guard.cli import main as maa_guard
-from maa_guard.emulator import Emulator, LoggedRequest
+from maa_guard.emulator import LoggedRequest
+from maa_guard.scan.served import ServedRecording
 
 IMPORTS = "import msgraph_core, azure.identity"
 REVIEWED_APP = "Intune Tag Sync"
@@ -62,22 +63,23 @@ def medians(commands: dict[str, list[str]], runs: int) -> dict[str, float]:
 
 
 def request_log(arguments: list[str]) -> list[LoggedRequest]:
-    """Runs ``maa-guard ARGUMENTS`` in this process; the log of the emulator it started."""
-    started: list[Emulator] = []
-    start = Emulator.start
+    """Runs ``maa-guard ARGUMENTS`` in this process; the log of the emulator serving the demo,
+    taken just before the command ends it."""
+    logs: list[list[LoggedRequest]] = []
+    close = ServedRecording.close
 
-    def recording_start(emulator: Emulator) -> Emulator:
-        started.append(emulator)
-        return start(emulator)
+    def logged_close(served: ServedRecording) -> None:
+        logs.append(served.requests())
+        close(served)
 
-    Emulator.start = recording_start  # type: ignore[method-assign,assignment]
+    ServedRecording.close = logged_close  # type: ignore[method-assign]
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             maa_guard(arguments)
     finally:
-        Emulator.start = start  # type: ignore[method-assign]
-    (emulator,) = started
-    return emulator.requests
+        ServedRecording.close = close  # type: ignore[method-assign]
+    (log,) = logs
+    return log
 
 
 def describe(log: list[LoggedRequest]) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 from maa_guard.emulator import Emulator, fixture_from_snapshot, graphroles
 from maa_guard.fleet.run import FleetOptions, scan_fleet, scan_tenant
 from maa_guard.fleet.tenants import FleetTenant
-from maa_guard.scan.pipeline import demo_path
+from maa_guard.scan.served import demo_path
 from maa_guard.snapshot.file import load_snapshot
 
 TOKEN = "fleet-bench-token"
