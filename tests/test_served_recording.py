@@ -5,6 +5,7 @@ directory, and never outlives the command that started it."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from maa_guard.cli import main
 from maa_guard.emulator import LoggedRequest
 from maa_guard.errors import InputError
 from maa_guard.scan.served import ServedRecording, demo_path, served_demo
@@ -57,23 +59,74 @@ def test_a_recording_that_cannot_be_served_is_one_error_with_the_loader_s_words(
         served.tenant()
     assert (raised.value.message, raised.value.hint) == (
         f"cannot serve {recording}: {loaded.value.message}",
-        HINT,
+        loaded.value.hint,
     )
+    assert loaded.value.hint  # the loader's own hint, carried across
     assert served.exit_code == 0
 
 
-def test_a_child_that_ends_without_answering_is_one_error(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+ENDED_HINT = "run the command again; if it keeps failing, reinstall maa-guard"
+
+
+def prints(document: object) -> str:
+    """A child that prints ``document`` as its JSON line."""
+    return f"print({json.dumps(json.dumps(document))})"
+
+
+@pytest.mark.parametrize(
+    ("child", "problem", "hint"),
+    [
+        ("raise SystemExit(7)", "ended before it answered (exit code 7)", ENDED_HINT),
+        (
+            "import os, signal; os.kill(os.getpid(), signal.SIGTERM)",
+            "ended before it answered (stopped by signal 15)",
+            ENDED_HINT,
+        ),
+        ("print('not json')", "answered in a form maa-guard does not know", HINT),
+        (prints({"url": 1}), "answered in a form maa-guard does not know", HINT),
+        (prints([1]), "answered in a form maa-guard does not know", HINT),
+        (
+            prints({"url": "u", "reader_token": "t", "collected_at": "yesterday"}),
+            "answered in a form maa-guard does not know",
+            HINT,
+        ),
+    ],
+    ids=["exits", "killed", "not-json", "missing-keys", "not-an-object", "bad-date"],
+)
+def test_a_child_that_does_not_answer_as_agreed_is_one_error(
+    monkeypatch: pytest.MonkeyPatch, child: str, problem: str, hint: str
 ) -> None:
-    """An interpreter that cannot start the emulator at all (here: it exits at once)."""
-    monkeypatch.setattr("maa_guard.scan.served._CHILD", "raise SystemExit(7) # {path}")
+    """An interpreter that cannot run the emulator: it exits, is killed, or prints garbage."""
+    code = child.replace("{", "{{").replace("}", "}}")
+    monkeypatch.setattr("maa_guard.scan.served._CHILD", code + "  # {path}")
     recording = demo_path("snapshot.json")
     with ServedRecording(recording) as served, pytest.raises(InputError) as raised:
         served.tenant()
     assert (raised.value.message, raised.value.hint) == (
-        f"the Graph emulator serving {recording} ended before it answered (exit code 7)",
-        HINT,
+        f"the Graph emulator serving {recording} {problem}",
+        hint,
     )
+
+
+def test_scan_demo_says_in_one_line_why_its_emulator_did_not_answer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("maa_guard.scan.served._CHILD", "raise SystemExit(7)  # {path}")
+    for command in (["scan", "--demo"], ["review", "--demo", "Intune Tag Sync"]):
+        assert main(command) == 2
+        assert capsys.readouterr().err == (
+            f"error: the Graph emulator serving {demo_path('snapshot.json')} ended before it "
+            f"answered (exit code 7)\nhint: {ENDED_HINT}\n"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_command_that_stops_before_the_tenant_is_served_ends_the_child_at_once() -> None:
+    """A usage error after the child started: no waiting for it to load (SIGKILL)."""
+    served = served_demo()
+    served.close()
+    assert served.exit_code == -signal.SIGKILL
 
 
 def test_an_interpreter_that_cannot_be_started_is_one_error(
@@ -145,3 +198,43 @@ def test_the_log_keeps_no_token(tmp_path: Path) -> None:
         )
         log = served.requests()
     assert tenant.reader_token not in json.dumps([r.headers for r in log])
+
+
+STARTS_FIRST = """
+import contextlib, io, sys
+from maa_guard.cli import main
+from maa_guard.scan import served
+
+init = served.ServedRecording.__init__
+loaded = []
+
+def noting_init(self, recording):
+    loaded.append(sorted(m for m in ("msgraph_core", "httpx", "maa_guard.collect",
+        "maa_guard.scan.pipeline", "maa_guard.emulator") if m in sys.modules))
+    init(self, recording)
+
+served.ServedRecording.__init__ = noting_init
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(sys.argv[1:])
+print(code, loaded)
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["scan", "--demo", "--format", "json"], ["review", "--demo", "Intune Tag Sync"]],
+    ids=["scan", "review"],
+)
+def test_the_demo_starts_serving_before_the_command_imports_the_graph_stack(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """What makes the demo fast: the child loads while this process imports."""
+    ran = subprocess.run(
+        [sys.executable, "-c", STARTS_FIRST, *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert ran.stdout == "1 [[]]\n"

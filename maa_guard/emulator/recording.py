@@ -4,7 +4,7 @@ child side of ``maa_guard.scan.served``.
 ``python -c "...; from maa_guard.emulator.recording import main; main()" SNAPSHOT`` loads the
 snapshot, serves it on 127.0.0.1 on the recording's clock (:func:`recording_clock`), and
 writes one JSON line on standard output: ``{"url", "reader_token", "collected_at"}``, or
-``{"error"}`` when it cannot. Then each line ``log`` on standard input is answered with the
+``{"error", "hint"}`` when it cannot. Then each line ``log`` on standard input is answered with the
 request log as one JSON line; the end of standard input ends the process at once.
 """
 
@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 from maa_guard.snapshot import Snapshot
 
 _ACTIVE_REQUESTS = frozenset({"needsApproval", "approved"})
+_LISTEN = "the demo's emulator listens on a free port of 127.0.0.1: allow loopback connections"
 
 
 def recording_clock(recorded: Snapshot) -> datetime:
@@ -50,9 +51,11 @@ def main() -> None:
             "collected_at": recorded.collected_at.isoformat(),
         }
     except MaaGuardError as error:
-        _end({"error": error.message})
-    except (OSError, LookupError, ValueError) as error:
-        _end({"error": f"{type(error).__name__}: {error}"})
+        _end({"error": error.message, "hint": error.hint})
+    except OSError as error:
+        _end({"error": f"cannot listen on 127.0.0.1: {error.strerror or error}", "hint": _LISTEN})
+    except (LookupError, ValueError) as error:
+        _end({"error": f"the recording is not a tenant the emulator can serve ({error})"})
     _say(ready)
     for line in sys.stdin:
         if line.strip() == "log":

@@ -27,10 +27,11 @@ from maa_guard.errors import InputError
 if TYPE_CHECKING:
     from maa_guard.emulator import LoggedRequest
 
-# -I keeps the working directory and the PYTHON* variables out of the child's module path:
-# it imports from exactly the path this process imports from.
+# The child imports from exactly this process's module path; -I keeps the PYTHON* variables
+# (PYTHONPATH, PYTHONSTARTUP...), the user's site folder and its own working directory out.
 _CHILD = "import sys; sys.path[:] = {path!r}; from maa_guard.emulator.recording import main; main()"
 _HINT = "reinstall maa-guard: the demo tenant and the emulator ship with it"
+_ENDED_HINT = "run the command again; if it keeps failing, reinstall maa-guard"
 _STOP_SECONDS = 5.0
 
 
@@ -53,7 +54,8 @@ class ServedRecording:
 
     def __init__(self, recording: Path) -> None:
         self.recording = recording
-        command = [sys.executable, "-I", "-c", _CHILD.format(path=sys.path), str(recording)]
+        module_path = [entry for entry in sys.path if isinstance(entry, str)]
+        command = [sys.executable, "-I", "-c", _CHILD.format(path=module_path), str(recording)]
         try:
             self._process = subprocess.Popen(
                 command,
@@ -79,25 +81,28 @@ class ServedRecording:
         """None while the child runs."""
         return self._process.returncode
 
-    def tenant(self) -> ServedTenant:
-        """The served tenant, once the emulator listens; InputError when it cannot serve."""
-        if self._tenant is None:
-            self._tenant = _served_tenant(self._answer())
-        return self._tenant
-
     def requests(self) -> list[LoggedRequest]:
         """The emulator's request log so far (never a token or a body)."""
         from maa_guard.emulator import LoggedRequest
 
         self.tenant()
         assert self._process.stdin is not None
-        self._process.stdin.write("log\n")
-        self._process.stdin.flush()
-        return [LoggedRequest(**item) for item in self._answer()]
+        try:
+            self._process.stdin.write("log\n")
+            self._process.stdin.flush()
+        except OSError:
+            pass  # the child is gone: _answer says so
+        try:
+            return [LoggedRequest(**item) for item in self._answer()]
+        except TypeError:
+            raise self._garbled() from None
 
     def close(self) -> None:
-        """End the child (the end of its standard input) and wait for it."""
+        """End the child and wait for it: the end of its standard input once it serves;
+        before that (a command that stops early) at once, since it holds nothing to save."""
         process = self._process
+        if self._tenant is None:
+            process.kill()
         with contextlib.suppress(OSError):
             if process.stdin is not None:
                 process.stdin.close()
@@ -120,20 +125,40 @@ class ServedRecording:
     ) -> None:
         self.close()
 
+    def tenant(self) -> ServedTenant:
+        """The served tenant, once the emulator listens; InputError when it cannot serve."""
+        if self._tenant is None:
+            try:
+                self._tenant = _served_tenant(self._answer())
+            except (KeyError, TypeError, ValueError):
+                raise self._garbled() from None
+        return self._tenant
+
     def _answer(self) -> Any:
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
         if not line:
             code = self._process.wait()
+            how = f"exit code {code}" if code >= 0 else f"stopped by signal {-code}"
             raise InputError(
-                f"the Graph emulator serving {self.recording} ended before it answered "
-                f"(exit code {code})",
-                _HINT,
+                f"the Graph emulator serving {self.recording} ended before it answered ({how})",
+                _ENDED_HINT,
             )
-        answer = json.loads(line)
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            raise self._garbled() from None
         if isinstance(answer, dict) and "error" in answer:
-            raise InputError(f"cannot serve {self.recording}: {answer['error']}", _HINT)
+            message = f"cannot serve {self.recording}: {answer['error']}"
+            raise InputError(message, str(answer.get("hint") or _HINT))
         return answer
+
+    def _garbled(self) -> InputError:
+        return InputError(
+            f"the Graph emulator serving {self.recording} answered in a form maa-guard does "
+            "not know",
+            _HINT,
+        )
 
 
 def served_demo() -> ServedRecording:

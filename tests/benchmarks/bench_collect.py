@@ -776,7 +776,8 @@ def print_naive(real: RealRun, runs: list[SourceRun]) -> None:
 
 def floor_rss(folder: Path) -> int:
     """Peak RSS in bytes of the same stack holding next to no tenant: ``maa-guard scan --demo``
-    (a 0.1 MiB recording; its emulator runs in a process of its own, not counted)."""
+    (a 0.1 MiB recording; its emulator runs in a smaller process of its own, and ``ru_maxrss``
+    of a waited-for child is the larger of the two)."""
     executable = str(Path(sys.executable).with_name("maa-guard"))
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MAA_GUARD_")}
     command = [executable, "scan", "--demo", "--format", "json", "--quiet"]
