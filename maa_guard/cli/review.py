@@ -6,7 +6,6 @@ The handler resolves the input, reviews the app, renders, and exits by the verdi
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import os
 import shutil
@@ -93,7 +92,7 @@ def _review(
 ) -> Review:
     from maa_guard.review import review_app
     from maa_guard.scan.pipeline import snapshot_for
-    from maa_guard.scan.served import demo_path, served_demo
+    from maa_guard.scan.served import demo_path, demo_serving
     from maa_guard.snapshot.file import load_snapshot
 
     inputs = [request.demo, request.snapshot is not None, request.live is not None]
@@ -109,8 +108,7 @@ def _review(
 
     if request.live is None:
         recorded = load_snapshot(demo_path("snapshot.json"))
-        with contextlib.ExitStack() as stack:
-            served = request.served or stack.enter_context(served_demo())
+        with demo_serving(request.served) as served:
             snapshot = collect_demo_for_review(
                 recorded, served, app_ref, settings, os.environ, quiet=request.quiet
             )

@@ -17,7 +17,7 @@ from maa_guard.evaluate.engine import ScanResult, evaluate
 from maa_guard.gate.baseline import load_baseline
 from maa_guard.reporters import OutputFormat, RenderOptions, render_chunks
 from maa_guard.scan.live import LiveOptions, collect_demo, collect_live
-from maa_guard.scan.served import ServedRecording, demo_path, served_demo
+from maa_guard.scan.served import ServedRecording, demo_path, demo_serving
 from maa_guard.snapshot import Snapshot
 from maa_guard.snapshot.file import load_snapshot
 from maa_guard.snapshot.gcpause import paused_gc
@@ -42,10 +42,8 @@ def snapshot_for(request: ScanRequest, settings: Settings, environ: Mapping[str,
             "--demo, --snapshot and live collection (--auth, --graph-endpoint) exclude each other",
             "choose one input",
         )
-    if request.demo and request.served is not None:
-        return collect_demo(request.served, settings, environ, quiet=request.quiet)
     if request.demo:
-        with served_demo() as served:
+        with demo_serving(request.served) as served:
             return collect_demo(served, settings, environ, quiet=request.quiet)
     if request.live is not None and request.live.since is not None:
         return _collect_since(request.live, settings, environ, request.live.since)

@@ -166,6 +166,14 @@ def served_demo() -> ServedRecording:
     return ServedRecording(demo_path("snapshot.json"))
 
 
+def demo_serving(
+    served: ServedRecording | None,
+) -> contextlib.AbstractContextManager[ServedRecording]:
+    """``served`` when a command started it already (and will end it), else the demo tenant
+    served for this ``with`` alone."""
+    return contextlib.nullcontext(served) if served is not None else served_demo()
+
+
 def demo_served_if(wanted: bool) -> contextlib.AbstractContextManager[ServedRecording | None]:
     """For a command with ``--demo``: the demo tenant starting to be served now, while the
     command goes on with its imports and its checks; else nothing."""
